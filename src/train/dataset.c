@@ -143,7 +143,8 @@ static petal_status scan_class(petal_dataset *ds, size_t *cap, const char *image
 }
 
 petal_status petal_dataset_scan(const char *image_dir, double validation_percentage,
-                                double testing_percentage, petal_dataset *out, petal_error *err)
+                                double testing_percentage, int min_classes, petal_dataset *out,
+                                petal_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!petal_is_dir(image_dir))
@@ -191,7 +192,7 @@ petal_status petal_dataset_scan(const char *image_dir, double validation_percent
             out->n_classes--;
             continue;
         }
-        if (added < 20)
+        if (added < 20 && min_classes >= 2)
             petal_warn("WARNING: Folder %s has less than 20 images, which may cause issues.",
                        names[i]);
     }
@@ -199,7 +200,7 @@ petal_status petal_dataset_scan(const char *image_dir, double validation_percent
     if (st == PETAL_OK && out->n_classes == 0)
         st = petal_error_set(err, PETAL_ERR_ARG, "No valid folders of images found at %s",
                              image_dir);
-    else if (st == PETAL_OK && out->n_classes == 1)
+    else if (st == PETAL_OK && out->n_classes == 1 && min_classes >= 2)
         st = petal_error_set(err, PETAL_ERR_ARG,
                              "Only one valid folder of images found at %s - multiple classes "
                              "are needed for classification.",

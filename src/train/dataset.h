@@ -53,11 +53,13 @@ petal_split petal_split_for(const char *path, double validation_percentage,
 int petal_is_image_name(const char *name);
 
 /* Lists image_dir: sorted class folders (hidden ones and folders with no photos are skipped
- * with a warning), their photos and each photo's split. Warns for a class under 20 photos.
- * Fails with PETAL_ERR_NOT_FOUND if image_dir is missing, PETAL_ERR_ARG for no class or
- * only one class. On success *out owns everything; free with petal_dataset_free. */
+ * with a warning), their photos and each photo's split. Warns for a class under 20 photos
+ * when training (min_classes >= 2). Fails with PETAL_ERR_NOT_FOUND if image_dir is missing,
+ * PETAL_ERR_ARG for no class, or for one class when min_classes is 2 (training needs two).
+ * On success *out owns everything; free with petal_dataset_free. */
 petal_status petal_dataset_scan(const char *image_dir, double validation_percentage,
-                                double testing_percentage, petal_dataset *out, petal_error *err);
+                                double testing_percentage, int min_classes, petal_dataset *out,
+                                petal_error *err);
 
 /* Number of photos in a split over all classes. */
 size_t petal_dataset_count(const petal_dataset *ds, petal_split split);

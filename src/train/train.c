@@ -642,7 +642,7 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
     if (st == PETAL_OK)
         st = load_backbone(&r, err);
     if (st == PETAL_OK)
-        st = petal_dataset_scan(o->image_dir, o->validation_percentage, o->testing_percentage,
+        st = petal_dataset_scan(o->image_dir, o->validation_percentage, o->testing_percentage, 2,
                                 &r.ds, err);
     if (st == PETAL_OK) {
         r.C = r.ds.n_classes;

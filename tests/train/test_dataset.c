@@ -91,7 +91,7 @@ static void test_scan_folder(void **state)
     touch(dir, "loose.jpg");
 
     petal_dataset ds;
-    assert_int_equal(petal_dataset_scan(dir, 10, 10, &ds, &err), PETAL_OK);
+    assert_int_equal(petal_dataset_scan(dir, 10, 10, 2, &ds, &err), PETAL_OK);
     assert_int_equal(ds.n_classes, 2);
     assert_string_equal(ds.classes[0].folder, "Red Roses");
     assert_string_equal(ds.classes[0].label, "red roses");
@@ -117,9 +117,13 @@ static void test_scan_folder(void **state)
 
     /* One class only is an error naming the folder. */
     petal_test_rmtree(b);
-    assert_int_equal(petal_dataset_scan(dir, 10, 10, &ds, &err), PETAL_ERR_ARG);
+    assert_int_equal(petal_dataset_scan(dir, 10, 10, 2, &ds, &err), PETAL_ERR_ARG);
     assert_non_null(strstr(err.msg, "Only one valid folder"));
-    assert_int_equal(petal_dataset_scan("/nonexistent/petal", 10, 10, &ds, &err),
+    assert_int_equal(petal_dataset_scan(dir, 0, 0, 1, &ds, &err), PETAL_OK);
+    assert_int_equal(ds.n_classes, 1);
+    assert_int_equal(petal_dataset_count(&ds, PETAL_SPLIT_TRAIN), 30);
+    petal_dataset_free(&ds);
+    assert_int_equal(petal_dataset_scan("/nonexistent/petal", 10, 10, 2, &ds, &err),
                      PETAL_ERR_NOT_FOUND);
     petal_test_rmtree(dir);
     free(a);
