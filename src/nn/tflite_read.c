@@ -605,6 +605,17 @@ static petal_status read_op(reader *r, const table *t, int index, const opcode *
     return read_options(r, t, what, &op->opt);
 }
 
+/* Every buffer's data must lie inside the file, used by a tensor or not. */
+static petal_status check_buffers(reader *r, const vec *buffers)
+{
+    for (uint32_t i = 0; i < buffers->n; i++) {
+        const uint8_t *data;
+        size_t size;
+        TRY(read_buffer(r, buffers, i, "model", &data, &size));
+    }
+    return PETAL_OK;
+}
+
 /* Metadata entries are checked (name, buffer index) but not kept. */
 static petal_status check_metadata(reader *r, const table *model, uint32_t n_buffers)
 {
@@ -691,6 +702,7 @@ static petal_status read_model(reader *r)
     r->m->description = (char *)description;
     TRY(read_opcodes(r, &model, &codes, &n_codes));
     TRY(field_vec(r, &model, MODEL_BUFFERS, 4, "buffers", &buffers, NULL));
+    TRY(check_buffers(r, &buffers));
     TRY(check_metadata(r, &model, buffers.n));
     TRY(field_vec(r, &model, MODEL_SUBGRAPHS, 4, "subgraphs", &subgraphs, NULL));
     if (subgraphs.n == 0)
