@@ -25,6 +25,8 @@ typedef struct buf {
 
 static void buf_put(buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->data = realloc(b->data, b->cap);
