@@ -19,6 +19,11 @@
 #include "util/log.h"
 #include "util/timer.h"
 
+/* OpenMP (libgomp, linked for oneDNN): the last layer's small GEMMs run on one thread, which
+ * is faster than waking a team for each 100-row product and immune to busy neighbours. */
+extern void omp_set_num_threads(int n);
+extern int omp_get_max_threads(void);
+
 void petal_train_defaults(petal_train_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -53,7 +58,7 @@ int petal_train_find_bottleneck(const petal_model *model, const char *name)
         return t;
     size_t len = strlen(name);
     for (int i = 0; i < model->n_tensors; i++) {
-        const char *s = model->tensors[i].name;
+        const char *s = model->tensors[i].data ? NULL : model->tensors[i].name; /* no constants */
         while (s && *s) {
             const char *end = strchr(s, ';');
             size_t n = end ? (size_t)(end - s) : strlen(s);
@@ -373,7 +378,7 @@ static void distort_batch_live(run *r, size_t n, float *x, int *y)
     free(jobs);
 }
 
-/* Gathers rows: all of list (want < 0) or want class-balanced random picks from it. */
+/* Gathers rows: all of list (want < 0) or want random picks from it (with replacement). */
 static size_t gather(run *r, const size_t *list, size_t n_list, int want, float *x, int *y,
                      size_t *picked)
 {
@@ -679,6 +684,8 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
         st = open_summaries(&r, err);
 
     petal_head head = {0};
+    int omp_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     r.rng = petal_train_rng_seed(o->seed);
     if (st == PETAL_OK)
         st = petal_head_init(&head, r.C, (int)r.N, 0.001f, &r.rng, err);
@@ -686,6 +693,7 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
         st = train_head(&r, &head, res, err);
     if (st == PETAL_OK)
         st = final_test(&r, &head, res, err);
+    omp_set_num_threads(omp_threads);
     if (st == PETAL_OK && r.train_ev) {
         petal_error e2;
         if (petal_events_histogram(r.train_ev, "final_retrain_ops/weights",
