@@ -26,7 +26,8 @@ static void usage(FILE *out, const flag *flags, size_t n)
             "of photos per\nclass, logs as retrain.py does, and writes a .tflite classifier and "
             "its labels.\n\nflags:\n");
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "  --%-32s %s\n", flags[i].name, flags[i].help);
+        if (*flags[i].help) /* flags with their own lines below have none */
+            fprintf(out, "  --%-32s %s\n", flags[i].name, flags[i].help);
     fprintf(out, "  --%-32s %s\n", "architecture NAME", "backbone (default mobilenet_v2):");
     size_t na;
     const petal_arch *a = petal_arch_list(&na);
@@ -204,7 +205,7 @@ int petal_cmd_train(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout, flags, nflags - 0);
+            usage(stdout, flags, nflags);
             return 0;
         }
         int r = parse_special(argc, argv, &i, &o);
