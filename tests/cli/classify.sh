@@ -125,6 +125,30 @@ else
     notok classify_folder_json "rc $rc, output: $(tr '\n' '|' <"$tmp/out")"
 fi
 
+# --output_layer reads an inner tensor; without --labels the indices are printed.
+run classify --graph "$TINY" --image "$models/cat.bmp" --top_k 3 \
+    --output_layer MobilenetV1/Logits/AvgPool_1a/AvgPool
+if [ "$rc" -eq 0 ] && [ "$(grep -c -E '^[0-9]+ \(score = [0-9]+\.[0-9]{5}\)$' "$tmp/out")" -eq 3 ]; then
+    ok classify_output_layer
+else
+    notok classify_output_layer "rc $rc, output: $(tr '\n' '|' <"$tmp/out") $(cat "$tmp/err")"
+fi
+run classify --graph "$TINY" --image "$models/cat.bmp" --output_layer no/such/tensor
+expect_error classify_output_layer_unknown 1
+
+# --max_pixels rejects a photo over the limit before decoding it.
+run classify --graph "$TINY" --labels "$LABELS" --image "$models/cat.bmp" --max_pixels 1000
+expect_error classify_max_pixels 1
+
+# In JSON mode a failed photo still gets its line, with the error.
+: >"$tmp/empty.bmp"
+run classify --graph "$TINY" --labels "$LABELS" --image "$tmp/empty.bmp" --json
+if [ "$rc" -eq 1 ] && grep -q '^{"file":"[^"]*empty.bmp","error":"' "$tmp/out"; then
+    ok classify_json_error
+else
+    notok classify_json_error "rc $rc, output: $(cat "$tmp/out")"
+fi
+
 # ---- Corrupt inputs -------------------------------------------------------------------------
 : >"$tmp/empty.jpg"
 printf 'hello, this is text\nnot a model\n' >"$tmp/text.tflite"
