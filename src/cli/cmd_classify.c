@@ -280,6 +280,7 @@ static petal_status expand_image(const char *path, char ***list, size_t *count, 
         (*list)[(*count)++] = strdup(path);
         return PETAL_OK;
     }
+    size_t before = *count;
     for (size_t i = 0; i < n; i++) {
         char *full = petal_path_join(path, names[i]);
         if (full != NULL && looks_like_image(full))
@@ -288,7 +289,7 @@ static petal_status expand_image(const char *path, char ***list, size_t *count, 
             free(full);
     }
     petal_free_list(names, n);
-    if (add > 0 && *count == 0)
+    if (*count == before)
         petal_warn("%s: no photos in this folder", path);
     return PETAL_OK;
 }
@@ -493,6 +494,10 @@ int petal_cmd_classify(int argc, char **argv)
             fprintf(stderr, "petal: error: %s\n", err.msg);
             rc = 1;
         }
+    }
+    if (rc == 0 && n_photos == 0) {
+        fprintf(stderr, "petal: error: no photos to classify in the --image folders\n");
+        rc = 1;
     }
     if (rc == 0 && (best = malloc((size_t)a.top_k * sizeof *best)) == NULL)
         rc = 1;

@@ -149,6 +149,16 @@ else
     notok classify_json_error "rc $rc, output: $(cat "$tmp/out")"
 fi
 
+# A folder without photos is an error, not silence.
+mkdir -p "$tmp/nophotos"
+echo "text" >"$tmp/nophotos/readme.txt"
+run classify --graph "$TINY" --labels "$LABELS" --image "$tmp/nophotos"
+if [ "$rc" -eq 1 ] && [ ! -s "$tmp/out" ] && grep -q '^petal: error: no photos' "$tmp/err"; then
+    ok classify_empty_folder
+else
+    notok classify_empty_folder "rc $rc, stderr: $(tr '\n' '|' <"$tmp/err")"
+fi
+
 # ---- Corrupt inputs -------------------------------------------------------------------------
 : >"$tmp/empty.jpg"
 printf 'hello, this is text\nnot a model\n' >"$tmp/text.tflite"
