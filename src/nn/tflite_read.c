@@ -198,7 +198,9 @@ static petal_status field_ref(reader *r, const table *t, int id, const char *wha
     size_t loc = t->pos + off;
     uint64_t dest = (uint64_t)loc + rd32(r->p + loc);
     if (dest >= r->len)
-        return fail(r, PETAL_ERR_FORMAT, "%s: field %d points outside the file", what, id);
+        return fail(r, PETAL_ERR_FORMAT,
+                    "%s: field %d points outside the file (%zu bytes; truncated or corrupt)", what,
+                    id, r->len);
     *target = (size_t)dest;
     *present = 1;
     return PETAL_OK;
@@ -253,7 +255,9 @@ static petal_status vec_table(reader *r, const vec *v, uint32_t i, const char *w
     size_t loc = v->start + 4 * (size_t)i;
     uint64_t dest = (uint64_t)loc + rd32(r->p + loc);
     if (dest >= r->len)
-        return fail(r, PETAL_ERR_FORMAT, "%s: offset points outside the file", what);
+        return fail(r, PETAL_ERR_FORMAT,
+                    "%s: offset points outside the file (%zu bytes; truncated or corrupt)", what,
+                    r->len);
     return table_open(r, (size_t)dest, what, t);
 }
 
