@@ -438,8 +438,8 @@ static petal_status read_tensor(reader *r, const table *t, int index, const vec 
     size_t esize = petal_dtype_size(x->type);
     if (esize != 0 && size != elements * esize)
         return fail(r, PETAL_ERR_FORMAT,
-                    "%s (%s) has %zu bytes of data, expected %zu (%zu elements of %s)", what,
-                    x->name, size, elements * esize, elements, petal_dtype_name(x->type));
+                    "%s has %zu bytes of data, expected %zu (%zu elements of %s)", what, size,
+                    elements * esize, elements, petal_dtype_name(x->type));
     x->data = data;
     x->data_size = size;
     return PETAL_OK;
