@@ -1,0 +1,284 @@
+#!/bin/sh
+# train.sh - `petal train` and `petal evaluate` end to end on a small copy of flowers5 with the
+# tiny MobileNetV1 0.25/128: retrain.py's log lines, bad photos skipped and named, the cache
+# reused and surviving SIGKILL, same seed -> same bits, the graph checked by flatc against the
+# TFLite schema, `petal classify` agreeing with training's test step, the official TFLite
+# interpreter (npm @tensorflow/tfjs-tflite under Node) agreeing with `petal classify`, and
+# `petal evaluate --json`. Prints ok / not ok / skip lines.
+set -u
+PETAL=${PETAL:-build/petal}
+BUILD=${BUILD:-build}
+SHARED=${PETAL_SHARED:-../shared}
+MODEL=$SHARED/models/mobilenet_v1_0.25_128_quant.tflite
+TENSOR=MobilenetV1/Logits/AvgPool_1a/AvgPool
+FLOWERS=$SHARED/data/flowers5
+
+skip_or_fail() {
+    if [ "${CI:-}" = "true" ]; then
+        echo "not ok $1: $2 (CI=true: missing shared assets are failures)"
+    else
+        echo "skip $1: $2"
+    fi
+}
+
+if [ ! -f "$MODEL" ] || [ ! -d "$FLOWERS" ]; then
+    skip_or_fail train "missing $MODEL or $FLOWERS"
+    exit 0
+fi
+
+TMP=$BUILD/test-tmp/train-sh-$$
+rm -rf "$TMP"
+mkdir -p "$TMP/data"
+trap 'rm -rf "$TMP"' EXIT
+# 24 photos per class (sorted names), plus three bad files in daisy.
+for c in daisy dandelion roses sunflowers tulips; do
+    mkdir -p "$TMP/data/$c"
+    ls "$FLOWERS/$c" | sort | head -24 | while read -r f; do cp "$FLOWERS/$c/$f" "$TMP/data/$c/"; done
+done
+first=$(ls "$TMP/data/roses" | head -1)
+head -c 3000 "$TMP/data/roses/$first" >"$TMP/data/daisy/corrupt.jpg"
+: >"$TMP/data/daisy/empty.jpg"
+echo "these are notes, not a photo" >"$TMP/data/daisy/notes.jpg"
+N_GOOD=120
+
+train() {
+    "$PETAL" train --image_dir "$TMP/data" --model "$MODEL" --bottleneck_tensor "$TENSOR" \
+        --bottleneck_dir "$TMP/cache" --how_many_training_steps 150 --eval_step_interval 50 \
+        --learning_rate 0.05 --testing_percentage 20 --validation_percentage 10 "$@"
+}
+
+# ---- A first run: logs, bad files, outputs ----
+mkdir -p "$TMP/sums"
+echo keep >"$TMP/sums/marker"
+train --output_graph "$TMP/out.tflite" --output_labels "$TMP/labels.txt" \
+    --summaries_dir "$TMP/sums" --print_misclassified_test_images --seed 7 >"$TMP/log1" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+    echo "not ok train_runs: exit $rc: $(tail -3 "$TMP/log1")"
+    exit 0
+fi
+echo "ok train_runs"
+missing=""
+for pat in "Step 0: Train accuracy = [0-9.]*%" "Step 0: Cross entropy = [0-9.]*" \
+    "Step 149: Validation accuracy = [0-9.]*% (N=100)" "Final test accuracy = [0-9.]*% (N=[0-9]*)" \
+    "=== MISCLASSIFIED TEST IMAGES ==="; do
+    grep -q "$pat" "$TMP/log1" || missing="$missing [$pat]"
+done
+grep -q "^petal: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9:.]*: Step 50: Train accuracy" "$TMP/log1" ||
+    missing="$missing [timestamp]"
+[ -z "$missing" ] && echo "ok train_log_lines" || echo "not ok train_log_lines: missing$missing"
+
+bad=0
+for f in corrupt.jpg empty.jpg notes.jpg; do
+    grep -q "daisy/$f" "$TMP/log1" || bad=1
+done
+grep -q "3 photos could not be used" "$TMP/log1" || bad=1
+[ $bad -eq 0 ] && echo "ok train_names_bad_files" ||
+    echo "not ok train_names_bad_files: $(grep -i 'skip\|could not' "$TMP/log1" | head -5)"
+
+if [ "$(cat "$TMP/labels.txt" | tr '\n' ,)" = "daisy,dandelion,roses,sunflowers,tulips," ]; then
+    echo "ok train_labels_file"
+else
+    echo "not ok train_labels_file: $(cat "$TMP/labels.txt")"
+fi
+
+if [ -f "$TMP/sums/marker" ] && ls "$TMP"/sums/train/events.out.tfevents.* >/dev/null 2>&1 &&
+    ls "$TMP"/sums/validation/events.out.tfevents.* >/dev/null 2>&1; then
+    echo "ok train_summaries_kept_and_written"
+else
+    echo "not ok train_summaries_kept_and_written: $(ls -R "$TMP/sums")"
+fi
+
+n_entries=$(find "$TMP/cache" -name '*.bn' | wc -l)
+n_unique=$(cd "$TMP/data" && for c in *; do for f in "$c"/*; do case "$f" in
+    daisy/corrupt.jpg | daisy/empty.jpg | daisy/notes.jpg) ;;
+    *) sha256sum "$f" | cut -c1-64 ;; esac; done; done | sort -u | wc -l)
+[ "$n_entries" -eq "$n_unique" ] && echo "ok cache_one_entry_per_photo" ||
+    echo "not ok cache_one_entry_per_photo: $n_entries entries for $n_unique photos"
+
+# ---- The split is retrain.py's (checked with Python's hashlib when python3 is present) ----
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$TMP/data" >"$TMP/split.txt" <<'PY'
+import hashlib, os, re, sys
+d = sys.argv[1]
+for c in sorted(os.listdir(d)):
+    for f in sorted(os.listdir(os.path.join(d, c))):
+        p = os.path.join(d, c, f)
+        h = re.sub(r'_nohash_.*$', '', p)
+        pct = (int(hashlib.sha1(h.encode()).hexdigest(), 16) % (2**27)) * (100.0 / (2**27 - 1))
+        s = 'validation' if pct < 10 else 'testing' if pct < 30 else 'training'
+        print(s, c, p)
+PY
+    want_test=$(grep -c '^testing' "$TMP/split.txt")
+    bad_test=$(grep '^testing' "$TMP/split.txt" | grep -c 'daisy/corrupt.jpg\|daisy/empty.jpg\|daisy/notes.jpg')
+    got=$(sed -n 's/.*Final test accuracy = [0-9.]*% (N=\([0-9]*\)).*/\1/p' "$TMP/log1")
+    [ "$got" = "$((want_test - bad_test))" ] && echo "ok split_matches_retrain_py" ||
+        echo "not ok split_matches_retrain_py: N=$got, python says $want_test - $bad_test"
+fi
+
+# ---- Same seed, same bits; the cache is reused ----
+train --output_graph "$TMP/out2.tflite" --output_labels "$TMP/labels2.txt" --summaries_dir "" \
+    --seed 7 >"$TMP/log2" 2>&1
+if cmp -s "$TMP/out.tflite" "$TMP/out2.tflite"; then
+    echo "ok train_same_seed_same_bits"
+else
+    echo "not ok train_same_seed_same_bits: graphs differ"
+fi
+grep -q "0 bottleneck files created, $N_GOOD from the cache" "$TMP/log2" &&
+    echo "ok cache_reused" || echo "not ok cache_reused: $(grep 'bottleneck files' "$TMP/log2")"
+
+# ---- The graph follows the TFLite schema (flatc) ----
+SCHEMA=$SHARED/tflite/schema.fbs
+if command -v flatc >/dev/null 2>&1 && [ -f "$SCHEMA" ]; then
+    mkdir -p "$TMP/flatc"
+    if flatc --raw-binary -o "$TMP/flatc" --json --strict-json "$SCHEMA" -- "$TMP/out.tflite" \
+        >"$TMP/flatc.log" 2>&1 && grep -q '"final_result"' "$TMP/flatc/out.json" &&
+        grep -q '"FULLY_CONNECTED"\|"builtin_code": "FULLY_CONNECTED"\|FULLY_CONNECTED' \
+            "$TMP/flatc/out.json"; then
+        echo "ok graph_passes_flatc"
+    else
+        echo "not ok graph_passes_flatc: $(head -3 "$TMP/flatc.log")"
+    fi
+else
+    skip_or_fail graph_passes_flatc "flatc or $SCHEMA missing"
+fi
+
+# ---- petal classify agrees with the training run's test step on every test photo ----
+if [ -f "$TMP/split.txt" ]; then
+    disagree=0
+    n=0
+    grep '^testing' "$TMP/split.txt" | while read -r split cls path; do
+        case "$path" in *corrupt.jpg | *empty.jpg | *notes.jpg) continue ;; esac
+        top=$("$PETAL" classify --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" \
+            --image "$path" --top_k 1 2>/dev/null | sed -n 's/^\(.*\) (score = .*/\1/p' | head -1)
+        wrong=$(grep -F "$path" "$TMP/log1" | grep -v 'Step\|skipp' | awk '{print $NF}')
+        want=${wrong:-$cls}
+        [ "$top" = "$want" ] || echo "$path: classify says '$top', training said '$want'"
+    done >"$TMP/agree.txt"
+    [ -s "$TMP/agree.txt" ] && echo "not ok classify_agrees_with_training: $(head -3 "$TMP/agree.txt")" ||
+        echo "ok classify_agrees_with_training"
+fi
+
+# ---- The official TFLite interpreter agrees with petal classify ----
+NODE_DIR=$BUILD/tfjs
+if ! command -v node >/dev/null 2>&1; then
+    echo "skip tflite_interpreter_agrees: node is not installed"
+else
+    if [ ! -f "$NODE_DIR/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_simd.wasm" ]; then
+        mkdir -p "$NODE_DIR"
+        [ -f "$NODE_DIR/package.json" ] || echo '{"name":"petal-tflite-check","private":true}' >"$NODE_DIR/package.json"
+        (cd "$NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund \
+            @tensorflow/tfjs-tflite@0.0.1-alpha.10 >/dev/null 2>&1)
+    fi
+    if [ ! -f "$NODE_DIR/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_simd.wasm" ]; then
+        skip_or_fail tflite_interpreter_agrees "npm could not install @tensorflow/tfjs-tflite"
+    else
+        crops=""
+        for p in sunflower bird cat grace_hopper; do
+            node tests/train/tflite_check.js --crop 128 "$SHARED/models/$p.bmp" "$TMP/$p.bmp" &&
+                crops="$crops $TMP/$p.bmp"
+        done
+        # shellcheck disable=SC2086
+        node tests/train/tflite_check.js "$NODE_DIR/node_modules" "$TMP/out.tflite" $crops \
+            >"$TMP/tflite.txt" 2>"$TMP/tflite.err"
+        fails=""
+        while read -r file idx score; do
+            want=$(sed -n "$((idx + 1))p" "$TMP/labels.txt")
+            got=$("$PETAL" classify --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" \
+                --image "$file" --top_k 1 2>/dev/null | sed -n 's/^\(.*\) (score = .*/\1/p' | head -1)
+            [ "$got" = "$want" ] || fails="$fails $file:tflite=$want,petal=$got"
+        done <"$TMP/tflite.txt"
+        if [ "$(wc -l <"$TMP/tflite.txt")" -ge 4 ] && [ -z "$fails" ]; then
+            echo "ok tflite_interpreter_agrees"
+        else
+            echo "not ok tflite_interpreter_agrees:$fails $(head -2 "$TMP/tflite.err")"
+        fi
+    fi
+fi
+
+# ---- petal evaluate --json ----
+"$PETAL" evaluate --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" --image_dir "$TMP/data" \
+    --json >"$TMP/eval.json" 2>"$TMP/eval.err"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert 0<=d["accuracy"]<=1 and d["n"]==120 and len(d["confusion"])==5 and "roses" in d["per_class"]' "$TMP/eval.json" 2>/dev/null; then
+    echo "ok evaluate_json"
+else
+    echo "not ok evaluate_json: $(head -c 300 "$TMP/eval.json") $(head -2 "$TMP/eval.err")"
+fi
+"$PETAL" evaluate --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" --image_dir "$TMP/data" \
+    >"$TMP/eval.txt" 2>&1
+grep -q "accuracy = [0-9.]*% (N=120)" "$TMP/eval.txt" && grep -q "confusion matrix" "$TMP/eval.txt" &&
+    echo "ok evaluate_text" || echo "not ok evaluate_text: $(head -3 "$TMP/eval.txt")"
+
+# ---- .pb output name gets a note; a missing model names where it looked ----
+train --output_graph "$TMP/graph.pb" --output_labels "$TMP/l.txt" --summaries_dir "" \
+    --how_many_training_steps 2 >"$TMP/log3" 2>&1
+grep -q "graph.pb is written as a TensorFlow Lite model" "$TMP/log3" && [ -s "$TMP/graph.pb" ] &&
+    echo "ok pb_name_note" || echo "not ok pb_name_note: $(tail -2 "$TMP/log3")"
+# (run from inside $TMP, where neither ./models nor ../shared/models exist)
+ABS_PETAL=$PETAL
+case $PETAL in /*) ;; *) ABS_PETAL=$(pwd)/$PETAL ;; esac
+(cd "$TMP" && PETAL_MODEL_DIR=/nonexistent "$ABS_PETAL" train --image_dir data \
+    --architecture mobilenet_v2_int8 --model_dir nomodels >log4 2>&1)
+rc=$?
+grep -q "error: model tf2_mobilenet_v2_1.0_224_ptq.tflite not found (looked in nomodels, /nonexistent, ./models, ../shared/models)" "$TMP/log4" &&
+    grep -q "make models" "$TMP/log4" && [ $rc -ne 0 ] && echo "ok missing_model_message" ||
+    echo "not ok missing_model_message: $(cat "$TMP/log4" | tail -2)"
+
+# ---- --keep_best and intermediate graphs ----
+train --output_graph "$TMP/kb.tflite" --output_labels "$TMP/kb.txt" --summaries_dir "" \
+    --keep_best --intermediate_store_frequency 50 --intermediate_output_graphs_dir "$TMP/inter" \
+    >"$TMP/log7" 2>&1
+grep -q "Keeping the weights of step [0-9]* (validation accuracy [0-9.]*% on all" "$TMP/log7" &&
+    [ -s "$TMP/inter/intermediate_50.tflite" ] && [ -s "$TMP/inter/intermediate_100.tflite" ] &&
+    grep -q "Save intermediate result to : $TMP/inter/intermediate_50.tflite" "$TMP/log7" &&
+    echo "ok keep_best_and_intermediate_graphs" ||
+    echo "not ok keep_best_and_intermediate_graphs: $(grep -v Step "$TMP/log7" | tail -3)"
+
+# ---- Distortions: cached copies, and retrain.py's per-step recomputation ----
+before=$(find "$TMP/cache" -name '*.bn' | wc -l)
+train --output_graph "$TMP/d.tflite" --output_labels "$TMP/d.txt" --summaries_dir "" \
+    --flip_left_right --random_crop 10 --random_brightness 10 --distorted_copies 2 \
+    >"$TMP/log8" 2>&1
+rc=$?
+added=$(($(find "$TMP/cache" -name '*.bn' | wc -l) - before))
+n_train=$(sed -n 's/.*2 distorted copies of \([0-9]*\) training photos.*/\1/p' "$TMP/log8")
+[ $rc -eq 0 ] && [ -n "$n_train" ] && [ "$added" -gt "$n_train" ] && [ "$added" -le $((2 * n_train)) ] &&
+    echo "ok distorted_copies_cached" ||
+    echo "not ok distorted_copies_cached: rc=$rc added=$added n_train=$n_train $(tail -2 "$TMP/log8")"
+train --output_graph "$TMP/d2.tflite" --output_labels "$TMP/d2.txt" --summaries_dir "" \
+    --flip_left_right --how_many_training_steps 3 --train_batch_size 8 >"$TMP/log9" 2>&1 &&
+    grep -q "distortions recompute 8 bottlenecks per step" "$TMP/log9" &&
+    grep -q "Final test accuracy" "$TMP/log9" && echo "ok distortions_per_step" ||
+    echo "not ok distortions_per_step: $(tail -2 "$TMP/log9")"
+
+# ---- SIGKILL while caching, then restart: every photo cached exactly once ----
+rm -rf "$TMP/cache2"
+train --bottleneck_dir "$TMP/cache2" --cache_only --threads 1 >"$TMP/log5" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 200 ]; do
+    n=$(find "$TMP/cache2" -name '*.bn' 2>/dev/null | wc -l)
+    [ "$n" -ge 10 ] && break
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+before=$(find "$TMP/cache2" -name '*.bn' | wc -l)
+train --bottleneck_dir "$TMP/cache2" --cache_only >"$TMP/log6" 2>&1
+rc=$?
+after=$(find "$TMP/cache2" -name '*.bn' | wc -l)
+if [ $rc -eq 0 ] && [ "$after" -eq "$n_unique" ] && [ "$before" -lt "$n_unique" ] &&
+    grep -q "from the cache" "$TMP/log6"; then
+    echo "ok cache_survives_sigkill ($before entries before the restart, $after after)"
+else
+    echo "not ok cache_survives_sigkill: rc=$rc before=$before after=$after want=$n_unique"
+fi
+
+# ---- Sharded caching: two shards together fill the whole cache ----
+rm -rf "$TMP/cache3"
+train --bottleneck_dir "$TMP/cache3" --cache_only --shard 0/2 >/dev/null 2>&1 &&
+    train --bottleneck_dir "$TMP/cache3" --cache_only --shard 1/2 >/dev/null 2>&1
+[ "$(find "$TMP/cache3" -name '*.bn' | wc -l)" -eq "$n_unique" ] && echo "ok cache_shards" ||
+    echo "not ok cache_shards: $(find "$TMP/cache3" -name '*.bn' | wc -l) entries"
+exit 0
