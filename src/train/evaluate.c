@@ -56,6 +56,21 @@ petal_status petal_labels_load(const char *path, char ***labels, size_t *n, peta
     return PETAL_OK;
 }
 
+/* Labels match when equal apart from leading and trailing spaces ("Roses!/" -> "roses "). */
+static int same_label(const char *a, const char *b)
+{
+    while (*a == ' ')
+        a++;
+    while (*b == ' ')
+        b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 0 && a[la - 1] == ' ')
+        la--;
+    while (lb > 0 && b[lb - 1] == ' ')
+        lb--;
+    return la == lb && !strncmp(a, b, la);
+}
+
 static int argmax(const float *p, size_t n)
 {
     size_t best = 0;
@@ -103,7 +118,7 @@ petal_status petal_evaluate_folder(const petal_evaluate_options *o, petal_metric
     for (int c = 0; st == PETAL_OK && c < ds.n_classes; c++) {
         truth_of_class[c] = -1;
         for (size_t l = 0; l < n_labels; l++)
-            if (!strcmp(ds.classes[c].label, labels[l]))
+            if (same_label(ds.classes[c].label, labels[l]))
                 truth_of_class[c] = (int)l;
         if (truth_of_class[c] < 0)
             petal_warn("folder '%s' matches no label in %s; skipping its photos",

@@ -33,7 +33,9 @@ typedef struct petal_evaluate_result {
 petal_status petal_labels_load(const char *path, char ***labels, size_t *n, petal_error *err);
 
 /* Runs the graph on every photo and fills *m (initialised here with the model's labels).
- * Folders that match no label are skipped with a warning; so are photos that fail. */
+ * A folder matches a label when their normalized forms are equal apart from leading and
+ * trailing spaces. Folders that match no label are skipped with a warning; so are photos
+ * that fail. */
 petal_status petal_evaluate_folder(const petal_evaluate_options *o, petal_metrics *m,
                                    petal_evaluate_result *res, petal_error *err);
 
