@@ -7,6 +7,23 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+/* OpenMP (libgomp, which oneDNN uses): the last layer's small GEMMs run on one thread, which
+ * is faster than waking a thread team for every 100-row product, keeps results independent
+ * of the core count, and does not suffer from busy neighbours. */
+extern void omp_set_num_threads(int n);
+extern int omp_get_max_threads(void);
+
+/* Row-major C = alpha op(A) op(B) + beta C on the calling thread only. */
+static void sgemm1(char ta, char tb, dnnl_dim_t m, dnnl_dim_t n, dnnl_dim_t k, float alpha,
+                   const float *a, dnnl_dim_t lda, const float *b, dnnl_dim_t ldb, float beta,
+                   float *c, dnnl_dim_t ldc)
+{
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    omp_set_num_threads(threads);
+}
+
 /* ---- Random numbers ------------------------------------------------------------------- */
 
 uint64_t petal_train_rng_seed(uint64_t seed)
@@ -106,7 +123,7 @@ static void forward(const petal_head *head, const float *x, size_t n, float *pro
     int C = head->n_classes, N = head->n_features;
     for (size_t r = 0; r < n; r++)
         memcpy(probs + r * (size_t)C, head->bias, (size_t)C * sizeof(float));
-    dnnl_sgemm('N', 'T', (dnnl_dim_t)n, C, N, 1.0f, x, N, head->weights, N, 1.0f, probs, C);
+    sgemm1('N', 'T', (dnnl_dim_t)n, C, N, 1.0f, x, N, head->weights, N, 1.0f, probs, C);
     for (size_t r = 0; r < n; r++) {
         float *p = probs + r * (size_t)C;
         float mx = p[0];
@@ -255,7 +272,7 @@ void petal_head_train_step(petal_head_trainer *t, petal_head *head, const float 
         }
     }
     /* dW[C][N] = dlogits^T [C][n] x [n][N] (+ l2 W) */
-    dnnl_sgemm('T', 'N', C, N, (dnnl_dim_t)n, 1.0f, t->probs, C, x, N, 0.0f, t->grad_w, N);
+    sgemm1('T', 'N', C, N, (dnnl_dim_t)n, 1.0f, t->probs, C, x, N, 0.0f, t->grad_w, N);
     if (t->opt.l2 > 0)
         for (size_t i = 0; i < nw; i++)
             t->grad_w[i] += t->opt.l2 * head->weights[i];

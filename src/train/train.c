@@ -19,11 +19,6 @@
 #include "util/log.h"
 #include "util/timer.h"
 
-/* OpenMP (libgomp, linked for oneDNN): the last layer's small GEMMs run on one thread, which
- * is faster than waking a team for each 100-row product and immune to busy neighbours. */
-extern void omp_set_num_threads(int n);
-extern int omp_get_max_threads(void);
-
 void petal_train_defaults(petal_train_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -684,8 +679,6 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
         st = open_summaries(&r, err);
 
     petal_head head = {0};
-    int omp_threads = omp_get_max_threads();
-    omp_set_num_threads(1);
     r.rng = petal_train_rng_seed(o->seed);
     if (st == PETAL_OK)
         st = petal_head_init(&head, r.C, (int)r.N, 0.001f, &r.rng, err);
@@ -693,7 +686,6 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
         st = train_head(&r, &head, res, err);
     if (st == PETAL_OK)
         st = final_test(&r, &head, res, err);
-    omp_set_num_threads(omp_threads);
     if (st == PETAL_OK && r.train_ev) {
         petal_error e2;
         if (petal_events_histogram(r.train_ev, "final_retrain_ops/weights",
