@@ -373,20 +373,49 @@ static void distort_batch_live(run *r, size_t n, float *x, int *y)
     free(jobs);
 }
 
-/* Gathers rows: all of list (want < 0) or want random picks from it (with replacement). */
+/* Gathers rows: all of list (want < 0), or want class-balanced random picks with replacement
+ * as retrain.py draws them (a class uniformly among those present, then one of its photos).
+ * list holds sample indices in sample order, so each class's entries are contiguous. */
 static size_t gather(run *r, const size_t *list, size_t n_list, int want, float *x, int *y,
                      size_t *picked)
 {
     size_t n = want < 0 ? n_list : (size_t)want;
     if (n_list == 0)
         return 0;
+    size_t *start = NULL, *count = NULL;
+    int present = 0;
+    if (want >= 0) {
+        start = calloc((size_t)r->C, sizeof *start);
+        count = calloc((size_t)r->C, sizeof *count);
+        if (!start || !count) {
+            free(start);
+            free(count);
+            return 0;
+        }
+        for (size_t k = 0; k < n_list; k++) {
+            int c = r->ds.samples[list[k]].label;
+            if (k == 0 || r->ds.samples[list[k - 1]].label != c) {
+                start[present] = k;
+                count[present++] = 0;
+            }
+            count[present - 1]++;
+        }
+    }
     for (size_t b = 0; b < n; b++) {
-        size_t i = want < 0 ? list[b] : list[petal_train_rng_below(&r->rng, (uint32_t)n_list)];
+        size_t i;
+        if (want < 0) {
+            i = list[b];
+        } else {
+            uint32_t c = petal_train_rng_below(&r->rng, (uint32_t)present);
+            i = list[start[c] + petal_train_rng_below(&r->rng, (uint32_t)count[c])];
+        }
         memcpy(x + b * r->N, r->features + i * r->N, r->N * sizeof(float));
         y[b] = r->ds.samples[i].label;
         if (picked)
             picked[b] = i;
     }
+    free(start);
+    free(count);
     return n;
 }
 
