@@ -193,8 +193,7 @@ petal_status petal_dataset_scan(const char *image_dir, double validation_percent
             continue;
         }
         if (added < 20 && min_classes >= 2)
-            petal_warn("WARNING: Folder %s has less than 20 images, which may cause issues.",
-                       names[i]);
+            petal_warn("Folder %s has less than 20 images, which may cause issues.", names[i]);
     }
     petal_free_list(names, count);
     if (st == PETAL_OK && out->n_classes == 0)
