@@ -270,9 +270,10 @@ train --output_graph "$TMP/d2.tflite" --output_labels "$TMP/d2.txt" --summaries_
     grep -q "Final test accuracy" "$TMP/log9" && echo "ok distortions_per_step" ||
     echo "not ok distortions_per_step: $(tail -2 "$TMP/log9")"
 
-# ---- SIGKILL while caching, then restart: every photo cached exactly once ----
+# ---- SIGKILL while caching (the slow reference backend, so the kill lands mid-run), then
+# restart: every photo cached exactly once ----
 rm -rf "$TMP/cache2"
-train --bottleneck_dir "$TMP/cache2" --cache_only --threads 1 >"$TMP/log5" 2>&1 &
+train --bottleneck_dir "$TMP/cache2" --cache_only --threads 1 --backend reference >"$TMP/log5" 2>&1 &
 pid=$!
 i=0
 while [ $i -lt 200 ]; do
