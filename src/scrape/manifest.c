@@ -90,10 +90,12 @@ static int csv_record(const char *t, size_t len, size_t *pos, char **fields, int
         if (i < len && t[i] == '"') {
             i++;
             for (;;) {
-                if (i >= len) {
-                    bad = 1;
+                if (i >= len || t[i] == '\n' || t[i] == '\r') {
+                    bad = 1; /* a record never spans lines: this one was torn */
                     break;
                 }
+                if ((unsigned char)t[i] < 0x20 || t[i] == 0x7F)
+                    bad = 1;
                 if (t[i] == '"') {
                     if (i + 1 < len && t[i + 1] == '"') {
                         i += 2;
@@ -119,7 +121,7 @@ static int csv_record(const char *t, size_t len, size_t *pos, char **fields, int
                 bad = 1;
         } else {
             while (i < len && t[i] != ',' && t[i] != '\n' && t[i] != '\r') {
-                if (t[i] == '"')
+                if (t[i] == '"' || (unsigned char)t[i] < 0x20 || t[i] == 0x7F)
                     bad = 1;
                 f[o++] = t[i++];
                 if (o + 1 >= cap) {
@@ -188,7 +190,7 @@ petal_status petal_manifest_parse(const char *text, size_t len, petal_manifest *
             first = 0;
             continue;
         }
-        int is_header = first && n >= 1 && !strcmp(f[0], "label");
+        int is_header = first && n >= 2 && !strcmp(f[0], "label") && !strcmp(f[1], "file");
         int blank = n == 1 && f[0][0] == '\0';
         first = 0;
         petal_manifest_entry e = {0};

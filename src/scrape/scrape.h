@@ -179,9 +179,11 @@ typedef struct petal_manifest {
     size_t cap;
 } petal_manifest;
 
-/* Parses manifest CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). The header
- * line is skipped; malformed lines (wrong field count, bad numbers) are skipped and counted in
- * *skipped (may be NULL). Never reads outside text[0..len). */
+/* Parses manifest CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF; a record never
+ * spans lines, since petal never writes line breaks or control characters into a field). The
+ * header line is skipped; malformed lines (wrong field count, bad numbers, control characters,
+ * torn quotes) are skipped and counted in *skipped (may be NULL). Never reads outside
+ * text[0..len). */
 petal_status petal_manifest_parse(const char *text, size_t len, petal_manifest *out,
                                   size_t *skipped, petal_error *err);
 

@@ -370,7 +370,8 @@ petal_status petal_scrape_parse_wikimedia(const char *body, size_t len, const ch
         cJSON_ArrayForEach(pg, pages)
         {
             const cJSON *idx = cJSON_GetObjectItemCaseSensitive(pg, "index");
-            order[count].index = cJSON_IsNumber(idx) ? (long)idx->valuedouble : count;
+            double d = cJSON_IsNumber(idx) ? idx->valuedouble : count;
+            order[count].index = d > 1e9 ? 1000000000L : d > -1e9 ? (long)d : -1000000000L;
             order[count].page = pg;
             count++;
         }
