@@ -556,7 +556,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
         ls->sum->failed++;
         r->failures++;
         reason_add(&ls->failed, resp->reason);
-        petal_info("%s: %s", res->image_url, resp->reason);
+        petal_debug("%s: %s", res->image_url, resp->reason);
         draw_progress(r);
         return 0;
     }
@@ -582,7 +582,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
     if (st != PETAL_OK) {
         ls->sum->rejected++;
         reason_add(&ls->rejected, st == PETAL_ERR_LIMIT ? "over the pixel limit" : "undecodable");
-        petal_info("%s", err.msg);
+        petal_debug("%s", err.msg);
         return 0;
     }
     int keep = 0;
@@ -807,6 +807,12 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                         break;
                 }
                 fill_label(&r, ls);
+                if (!o.dry_run)
+                    petal_info("%s: %d/%d images (%d duplicates, %d cross-label, %d rejected, "
+                               "%d failed)",
+                               ls->label->name, label_have(&r, ls->label->name), o.per_class,
+                               ls->sum->duplicates, ls->sum->cross_label, ls->sum->rejected,
+                               ls->sum->failed);
             }
             for (size_t i = 0; i < r.nlabels; i++)
                 again |= r.labels[i].lost;
