@@ -166,6 +166,11 @@ int petal_cmd_scrape(int argc, char **argv)
 
     petal_scrape_summary sum;
     petal_status st = petal_scrape_run(&o, &sum, &err);
+    if (st == PETAL_ERR_ARG) {
+        fprintf(stderr, "petal: error: %s\n", err.msg);
+        petal_scrape_summary_free(&sum);
+        goto out;
+    }
     petal_scrape_summary_print(&sum, o.dry_run ? stderr : stdout);
     rc = 0;
     if (st != PETAL_OK) {

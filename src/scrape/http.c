@@ -335,6 +335,8 @@ petal_status petal_http_fetch_all(const petal_http_options *opts, const char *co
                 hosts[x->host].active--;
             if (retry && x->attempts <= o.retries) {
                 double wait = (double)o.backoff_ms * (double)(1 << (x->attempts - 1));
+                if (wait > RETRY_AFTER_CAP_S * 1000.0)
+                    wait = RETRY_AFTER_CAP_S * 1000.0;
                 if (x->retry_after_s >= 0)
                     wait = (double)x->retry_after_s * 1000.0;
                 x->not_before_ms = petal_now_ms() + wait;

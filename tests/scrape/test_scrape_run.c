@@ -167,6 +167,8 @@ static struct MHD_Daemon *daemon_;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int hits_500, hits_429, image_hits;
 static double t429[2];
+static int slow_active, slow_max_active;
+static char last_user_agent[256];
 
 static void add_fixture(const char *path, blob b)
 {
@@ -406,7 +408,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_body(c, 200, b->data, b->len, "image/jpeg");
     }
     if (!strncmp(url, "/slow/", 6)) {
+        pthread_mutex_lock(&lock);
+        if (++slow_active > slow_max_active)
+            slow_max_active = slow_active;
+        const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+        snprintf(last_user_agent, sizeof last_user_agent, "%s", ua ? ua : "");
+        pthread_mutex_unlock(&lock);
         usleep(150 * 1000);
+        pthread_mutex_lock(&lock);
+        slow_active--;
+        pthread_mutex_unlock(&lock);
         snprintf(buf, sizeof buf, "/img/%d.jpg", atoi(url + 6));
         const blob *b = find_fixture(buf);
         if (b)
@@ -855,6 +866,54 @@ static void test_malformed_json_and_dry_run(void **state)
     stop_server();
 }
 
+static int count_done(void *ctx, size_t index, petal_http_response *resp)
+{
+    (void)index;
+    int *ok = ctx;
+    *ok += resp->code == PETAL_OK && resp->len > 100;
+    return 0;
+}
+
+static void test_http_per_host_limit_and_user_agent(void **state)
+{
+    (void)state;
+    assert_int_equal(start_server(), 0);
+    char urls[6][128];
+    const char *list[6];
+    for (int i = 0; i < 6; i++) {
+        snprintf(urls[i], sizeof urls[i], "http://127.0.0.1:%d/slow/%d.jpg", port, i + 1);
+        list[i] = urls[i];
+    }
+    petal_http_options o = {0};
+    o.concurrency = 8;
+    o.per_host = 2;
+    o.timeout_s = 5;
+    o.user_agent = "petal-test/1 (contact: test@example.org)";
+    int ok = 0;
+    petal_error err;
+    double t0 = petal_now_ms();
+    slow_max_active = 0;
+    assert_int_equal(petal_http_fetch_all(&o, list, 6, count_done, &ok, &err), PETAL_OK);
+    double ms = petal_now_ms() - t0;
+    assert_int_equal(ok, 6);
+    assert_int_equal(slow_max_active, 2); /* never more than --per_host at once */
+    assert_true(ms >= 3 * 150 - 20);      /* 6 requests, 2 at a time, 150 ms each */
+    assert_string_equal(last_user_agent, o.user_agent);
+
+    /* --delay_ms spaces the starts of requests to one host. */
+    o.per_host = 8;
+    o.delay_ms = 100;
+    o.user_agent = NULL;
+    ok = 0;
+    t0 = petal_now_ms();
+    assert_int_equal(petal_http_fetch_all(&o, list, 4, count_done, &ok, &err), PETAL_OK);
+    ms = petal_now_ms() - t0;
+    assert_int_equal(ok, 4);
+    assert_true(ms >= 3 * 100 + 150 - 20);
+    assert_non_null(strstr(last_user_agent, "contact")); /* the default names a contact */
+    stop_server();
+}
+
 static int serve_forever(void)
 {
     if (start_server() != 0)
@@ -878,6 +937,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cross_label_duplicates_kept_for_neither),
         cmocka_unit_test(test_reconcile_strays_and_orphans),
         cmocka_unit_test(test_malformed_json_and_dry_run),
+        cmocka_unit_test(test_http_per_host_limit_and_user_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
