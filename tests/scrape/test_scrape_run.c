@@ -811,11 +811,23 @@ static void test_reconcile_strays_and_orphans(void **state)
     snprintf(p, sizeof p, "%s/manifest.csv", dir);
     const char *gone = "lily,lily/gone.jpg,00,100,100,wikimedia,http://x/,,CC0,,now\n";
     const char *torn = "\"torn line,with,no end";
+    /* Lines pointing outside image_dir are dropped and their targets never touched. */
+    char sentinel[1024];
+    snprintf(sentinel, sizeof sentinel, "%s-sentinel.jpg", dir);
+    petal_test_write(sentinel, "keep me", 7);
+    char hostile[1200];
+    snprintf(hostile, sizeof hostile,
+             "lily,../%s,00,100,100,wikimedia,http://x/,,CC0,,now\n"
+             "lily,lily/../../%s,00,100,100,wikimedia,http://y/,,CC0,,now\n",
+             petal_path_basename(sentinel), petal_path_basename(sentinel));
     petal_append_file(p, gone, strlen(gone), &err);
+    petal_append_file(p, hostile, strlen(hostile), &err);
     petal_append_file(p, torn, strlen(torn), &err);
 
     assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
-    assert_int_equal(s.reconciled_dropped_lines, 1);
+    assert_int_equal(s.reconciled_dropped_lines, 3);
+    assert_true(petal_is_file(sentinel));
+    unlink(sentinel);
     assert_int_equal(s.reconciled_removed_files, 2); /* the .part and garbage.jpg */
     assert_int_equal(s.reconciled_added_files, 1);   /* mine.png, as source local */
     assert_int_equal(sum_of(&s, "lily")->got, 4);
