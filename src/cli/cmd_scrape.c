@@ -164,19 +164,20 @@ int petal_cmd_scrape(int argc, char **argv)
         goto out;
     }
 
+    if (!o.http.user_agent && !o.base_url)
+        petal_warn("no --user_agent given: please set one with a contact address (e.g. "
+                   "\"myshop-photos/1.0 (ops@myshop.example)\"); Wikimedia asks for it");
+
     petal_scrape_summary sum;
     petal_status st = petal_scrape_run(&o, &sum, &err);
-    if (st == PETAL_ERR_ARG) {
+    if (st != PETAL_OK) {
         fprintf(stderr, "petal: error: %s\n", err.msg);
         petal_scrape_summary_free(&sum);
+        rc = st == PETAL_ERR_ARG ? 2 : 1;
         goto out;
     }
     petal_scrape_summary_print(&sum, o.dry_run ? stderr : stdout);
     rc = 0;
-    if (st != PETAL_OK) {
-        fprintf(stderr, "petal: error: %s\n", err.msg);
-        rc = 1;
-    }
     for (size_t i = 0; i < sum.count; i++)
         if (sum.labels[i].got == 0) {
             fprintf(stderr, "petal: error: label '%s' got no images\n", sum.labels[i].name);

@@ -34,8 +34,7 @@ void petal_http_options_default(petal_http_options *o)
     if (o->max_bytes <= 0)
         o->max_bytes = 20LL * 1024 * 1024;
     if (!o->user_agent || !*o->user_agent)
-        o->user_agent = "petal-scrape/0.1 (image classifier training set builder; "
-                        "+https://github.com/petal-ml/petal; contact: set --user_agent)";
+        o->user_agent = PETAL_HTTP_DEFAULT_USER_AGENT;
 }
 
 void petal_http_response_free(petal_http_response *resp)

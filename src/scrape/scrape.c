@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -778,7 +779,19 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
         summary->labels[i].wanted = o.per_class;
     }
 
-    st = reconcile(&r, summary, err);
+    /* One scrape per folder at a time: a second one would take the first one's temporary
+     * files for leftovers of a crash. The lock goes away with the process, even on SIGKILL. */
+    int lock_fd = -1;
+    if (!o.dry_run) {
+        char *lock_path = petal_path_join(o.image_dir, ".scrape.lock");
+        lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+            st = petal_error_set(err, PETAL_ERR_IO,
+                                 "%s: another petal scrape is working on this folder", o.image_dir);
+        free(lock_path);
+    }
+    if (st == PETAL_OK)
+        st = reconcile(&r, summary, err);
     if (st == PETAL_OK) {
         load_banned(&r);
         for (size_t i = 0; i < r.nlabels; i++) {
@@ -839,6 +852,8 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
     free(r.ban);
     petal_manifest_free(&r.m);
     free(r.manifest_path);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return st;
 }
 

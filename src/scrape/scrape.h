@@ -133,7 +133,14 @@ typedef struct petal_http_options {
     const char *user_agent;
 } petal_http_options;
 
-/* Fills defaults into every zero field. */
+/* Sent when no User-Agent is given; sites such as Wikimedia ask for a contact address, which
+ * only the user can supply (--user_agent). */
+#define PETAL_HTTP_DEFAULT_USER_AGENT                                                              \
+    "petal-scrape/0.1 (photo set builder for image classifiers; contact: none given, "             \
+    "set --user_agent)"
+
+/* Fills defaults into zero fields (concurrency 8, per_host 2, timeout 15 s, backoff 500 ms,
+ * 5 redirects, 20 MB, the default User-Agent); retries and delay_ms keep 0. */
 void petal_http_options_default(petal_http_options *o);
 
 /* The outcome of one request. */

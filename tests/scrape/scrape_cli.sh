@@ -113,8 +113,9 @@ else
     echo "not ok scrape_cli_sigkill_rerun: $(head -10 "$TMP/k.out" | tr '\n' '|')"
 fi
 
-# 6. Trainable layout: image_dir holds manifest.csv and one folder per label with images only.
-bad=$(find "$TMP/k" -mindepth 1 ! -name manifest.csv ! -path "$TMP/k/slow" \
+# 6. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
+# label with images only.
+bad=$(find "$TMP/k" -mindepth 1 ! -name manifest.csv ! -name .scrape.lock ! -path "$TMP/k/slow" \
     ! -path "$TMP/k/slow/*.jpg" ! -path "$TMP/k/slow/*.png" | head -3)
 if [ -z "$bad" ]; then
     echo "ok scrape_cli_layout"

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -865,7 +867,19 @@ static void test_malformed_json_and_dry_run(void **state)
     assert_false(petal_is_dir(out)); /* a dry run writes nothing */
     petal_scrape_summary_free(&s);
 
+    /* A second scrape on the same folder is refused while one holds the lock. */
     o.dry_run = 0;
+    assert_int_equal(petal_mkdirs(out, &err), PETAL_OK);
+    char *lock_path = petal_path_join(out, ".scrape.lock");
+    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_ERR_IO);
+    assert_non_null(strstr(err.msg, "another petal scrape"));
+    petal_scrape_summary_free(&s);
+    close(fd);
+    free(lock_path);
+
     assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
     assert_int_equal(sum_of(&s, "broken")->got, 0);
     assert_int_equal(sum_of(&s, "rose")->got, 4);
