@@ -166,12 +166,28 @@ static char *part_path(const char *dir, const char *rel)
     return p;
 }
 
-/* Decodes a stored image for its dHash (and checks it is still a valid image). */
+/* dHashes always come from a small decode (JPEGs DCT-scaled to at least 64x64, other formats
+ * in full), for downloads and for files already on disk alike, so that they compare exactly
+ * and a rerun over thousands of photos does not pay for full-size decodes. */
+static const petal_decode_options dhash_decode = {0, 64, 64};
+
+static int bytes_dhash(const uint8_t *data, size_t len, const char *name, uint64_t *dh)
+{
+    petal_image img = {0};
+    petal_error err;
+    if (petal_image_decode(data, len, name, &dhash_decode, &img, &err) != PETAL_OK)
+        return -1;
+    int rc = petal_scrape_dhash(&img, dh, &err) == PETAL_OK ? 0 : -1;
+    petal_image_free(&img);
+    return rc;
+}
+
+/* The dHash of a stored image; fails if it no longer decodes. */
 static int file_dhash(const char *path, uint64_t *dh)
 {
     petal_image img = {0};
     petal_error err;
-    if (petal_image_load(path, NULL, &img, &err) != PETAL_OK)
+    if (petal_image_load(path, &dhash_decode, &img, &err) != PETAL_OK)
         return -1;
     int rc = petal_scrape_dhash(&img, dh, &err) == PETAL_OK ? 0 : -1;
     petal_image_free(&img);
@@ -237,8 +253,7 @@ static int reconcile_folder(run *r, const char *folder, petal_scrape_summary *su
             char sha[PETAL_SHA256_HEX];
             int ok = petal_image_load(path, NULL, &img, &err) == PETAL_OK &&
                      img.width >= r->o->min_size && img.height >= r->o->min_size &&
-                     petal_scrape_dhash(&img, &dh, &err) == PETAL_OK &&
-                     petal_sha256_file(path, sha, &err) == PETAL_OK;
+                     file_dhash(path, &dh) == 0 && petal_sha256_file(path, sha, &err) == PETAL_OK;
             petal_manifest_entry me = {0};
             char when[32];
             now_utc(when, sizeof when);
@@ -593,7 +608,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
         snprintf(why, sizeof why, "smaller than %dx%d", r->o->min_size, r->o->min_size);
         ls->sum->rejected++;
         reason_add(&ls->rejected, why);
-    } else if (petal_scrape_dhash(&img, &dh, &err) == PETAL_OK &&
+    } else if (bytes_dhash(resp->body, resp->len, res->image_url, &dh) == 0 &&
                !is_duplicate(r, ls, sha, dh, 1, res->image_url)) {
         keep = store_image(r, ls, res, b->source, resp->body, resp->len, sha, fmt, &img, dh) == 0;
         if (!keep) {
