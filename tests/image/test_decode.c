@@ -738,6 +738,78 @@ static void test_jpeg_gray_and_quality(void **state)
     free(grad);
 }
 
+/* A BMP with the 12-byte core (OS/2 v1) header: 16-bit sizes, 3-byte palette entries. */
+static void test_bmp_core_header(void **state)
+{
+    (void)state;
+    buf b = {0};
+    buf_put(&b, "BM", 2);
+    buf_le32(&b, 26 + 3 * 2 + 4 * 2);
+    buf_le32(&b, 0);
+    buf_le32(&b, 26 + 6);
+    buf_le32(&b, 12);
+    buf_le16(&b, 3);
+    buf_le16(&b, 2);
+    buf_le16(&b, 1);
+    buf_le16(&b, 8);
+    buf_put(&b, "\x10\x20\x30\xff\xee\xdd", 6); /* palette: BGR entries 0 and 1 */
+    buf_put(&b, "\x00\x01\x00\x00", 4);         /* bottom row: 0 1 0, padded */
+    buf_put(&b, "\x01\x01\x00\x00", 4);         /* top row: 1 1 0, padded */
+    petal_image img;
+    decode_ok(&b, "core.bmp", NULL, &img);
+    const uint8_t c0[3] = {0x30, 0x20, 0x10}, c1[3] = {0xdd, 0xee, 0xff};
+    assert_color(&img, 0, 0, c1, 0);
+    assert_color(&img, 1, 0, c1, 0);
+    assert_color(&img, 2, 0, c0, 0);
+    assert_color(&img, 0, 1, c0, 0);
+    assert_color(&img, 1, 1, c1, 0);
+    petal_image_free(&img);
+    free(b.data);
+}
+
+/* CMYK JPEGs (libjpeg writes an Adobe marker, so values are stored inverted, as Photoshop
+ * does): stored (255, 0, 255, 255) is no cyan, full magenta, no yellow, no black. */
+static void test_jpeg_cmyk(void **state)
+{
+    (void)state;
+    const int w = 16, h = 16;
+    uint8_t cmyk[16 * 16 * 4];
+    for (int i = 0; i < w * h; i++) {
+        uint8_t *p = cmyk + 4 * i;
+        p[0] = 255, p[1] = i < w * h / 2 ? 0 : 255, p[2] = 255, p[3] = 255;
+    }
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    unsigned char *mem = NULL;
+    unsigned long size = 0;
+    jpeg_mem_dest(&c, &mem, &size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 4;
+    c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = cmyk + (size_t)c.next_scanline * w * 4;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    buf b = {0};
+    buf_put(&b, mem, size);
+    free(mem);
+    petal_image img;
+    decode_ok(&b, "cmyk.jpg", NULL, &img);
+    const uint8_t magenta[3] = {255, 0, 255};
+    assert_color(&img, 3, 2, magenta, 3);
+    assert_color(&img, 3, 13, WHITE, 3);
+    petal_image_free(&img);
+    free(b.data);
+}
+
 /* ---------------------------------------------------------------- tests: JPEG specifics */
 
 /* The stored image has red, green, blue, white quadrants (TL, TR, BL, BR); for each EXIF
@@ -1088,6 +1160,8 @@ int main(void)
         cmocka_unit_test(test_formats_by_content),
         cmocka_unit_test(test_png_variants),
         cmocka_unit_test(test_bmp_variants),
+        cmocka_unit_test(test_bmp_core_header),
+        cmocka_unit_test(test_jpeg_cmyk),
         cmocka_unit_test(test_gif_interlace_transparency_and_screen),
         cmocka_unit_test(test_webp_animated_first_frame),
         cmocka_unit_test(test_jpeg_gray_and_quality),
