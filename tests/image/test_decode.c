@@ -767,6 +767,54 @@ static void test_bmp_core_header(void **state)
     free(b.data);
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = v & 0xff, p[1] = (v >> 8) & 0xff, p[2] = (v >> 16) & 0xff, p[3] = v >> 24;
+}
+
+/* Hostile BMP header fields each give a clear error (or a safe decode), never a bad read. */
+static void test_bmp_hostile_headers(void **state)
+{
+    (void)state;
+    uint8_t plte[6] = {1, 2, 3, 4, 5, 6}, rows[4 * 3] = {0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
+    buf good = encode_bmp(4, 3, 8, 0, 0, 40, plte, 2, NULL, rows, 4);
+    struct {
+        size_t offset;
+        uint32_t value;
+        petal_status code;
+        const char *needle;
+    } cases[] = {
+        {10, 0xfffffff0u, PETAL_ERR_FORMAT, "pixel data offset"},
+        {10, 20, PETAL_ERR_FORMAT, "pixel data offset"},
+        {18, 0x80000000u, PETAL_ERR_FORMAT, "invalid size"},
+        {18, 0, PETAL_ERR_FORMAT, "invalid size"},
+        {22, 0x80000000u, PETAL_ERR_LIMIT, "over the limit"},
+        {28, 7, PETAL_ERR_FORMAT, "bit depth"},
+        {30, 4, PETAL_ERR_UNSUPPORTED, "embedded JPEG"},
+        {30, 2, PETAL_ERR_FORMAT, "RLE4"},
+        {30, 9, PETAL_ERR_UNSUPPORTED, "compression 9"},
+        {14, 0x7fffffff, PETAL_ERR_FORMAT, "not an image"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf b = {0};
+        buf_put(&b, good.data, good.len);
+        put_le32(b.data + cases[i].offset, cases[i].value);
+        decode_fails(&b, "hostile.bmp", NULL, cases[i].code, cases[i].needle);
+        free(b.data);
+    }
+    /* A colour count far past 256 is clamped to what is stored: still a valid image. */
+    buf b = {0};
+    buf_put(&b, good.data, good.len);
+    put_le32(b.data + 46, 0xffffffffu);
+    petal_image img;
+    decode_ok(&b, "many_colours.bmp", NULL, &img);
+    assert_color(&img, 1, 0, plte + 3, 0);
+    assert_color(&img, 1, 2, plte, 0);
+    petal_image_free(&img);
+    free(b.data);
+    free(good.data);
+}
+
 /* CMYK JPEGs (libjpeg writes an Adobe marker, so values are stored inverted, as Photoshop
  * does): stored (255, 0, 255, 255) is no cyan, full magenta, no yellow, no black. */
 static void test_jpeg_cmyk(void **state)
@@ -1161,6 +1209,7 @@ int main(void)
         cmocka_unit_test(test_png_variants),
         cmocka_unit_test(test_bmp_variants),
         cmocka_unit_test(test_bmp_core_header),
+        cmocka_unit_test(test_bmp_hostile_headers),
         cmocka_unit_test(test_jpeg_cmyk),
         cmocka_unit_test(test_gif_interlace_transparency_and_screen),
         cmocka_unit_test(test_webp_animated_first_frame),
