@@ -119,6 +119,8 @@ static uint8_t *quadrants(int w, int h)
 /* ---------------------------------------------------------------- encoders */
 
 /* JPEG at the given quality, optionally with an EXIF APP1 orientation tag (0 = none). */
+static int jpeg_progressive; /* set by a test to write progressive JPEGs */
+
 static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orientation, int gray)
 {
     struct jpeg_compress_struct c;
@@ -138,6 +140,8 @@ static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orient
     jpeg_set_quality(&c, quality, TRUE);
     for (int i = 0; i < c.num_components; i++)
         c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+    if (jpeg_progressive)
+        jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
     if (orientation) {
         /* "Exif\0\0", little-endian TIFF header, IFD0 with one SHORT entry 0x0112. */
@@ -738,6 +742,44 @@ static void test_jpeg_gray_and_quality(void **state)
     free(grad);
 }
 
+/* Progressive JPEGs (many scans) decode the same picture, and cut short say "truncated". */
+static void test_jpeg_progressive(void **state)
+{
+    (void)state;
+    const int w = 64, h = 48;
+    uint8_t *grad = gradient(w, h);
+    jpeg_progressive = 1;
+    buf b = encode_jpeg(grad, w, h, 95, 3, 0);
+    jpeg_progressive = 0;
+    petal_image img;
+    decode_ok(&b, "progressive.jpg", NULL, &img);
+    assert_int_equal(img.width, w);
+    /* Orientation 3 turns it by 180 degrees. */
+    for (int y = 0; y < h; y += 7)
+        for (int x = 0; x < w; x += 9)
+            assert_color(&img, x, y, grad + ((size_t)(h - 1 - y) * w + (w - 1 - x)) * 3, 8);
+    petal_image_free(&img);
+
+    /* The last scan repeated 600 times: a small file that would take very long to decode. */
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < b.len; i++)
+        if (b.data[i] == 0xff && b.data[i + 1] == 0xda)
+            sos = i;
+    assert_true(sos > 0 && b.data[b.len - 2] == 0xff && b.data[b.len - 1] == 0xd9);
+    buf many = {0};
+    buf_put(&many, b.data, b.len - 2);
+    for (int k = 0; k < 600; k++)
+        buf_put(&many, b.data + sos, b.len - 2 - sos);
+    buf_put(&many, "\xff\xd9", 2);
+    decode_fails(&many, "scans.jpg", NULL, PETAL_ERR_FORMAT, "progressive scans");
+    free(many.data);
+
+    b.len = b.len * 2 / 3;
+    decode_fails(&b, "progressive.jpg", NULL, PETAL_ERR_FORMAT, "truncated JPEG");
+    free(b.data);
+    free(grad);
+}
+
 /* A BMP with the 12-byte core (OS/2 v1) header: 16-bit sizes, 3-byte palette entries. */
 static void test_bmp_core_header(void **state)
 {
@@ -1208,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_formats_by_content),
         cmocka_unit_test(test_png_variants),
         cmocka_unit_test(test_bmp_variants),
+        cmocka_unit_test(test_jpeg_progressive),
         cmocka_unit_test(test_bmp_core_header),
         cmocka_unit_test(test_bmp_hostile_headers),
         cmocka_unit_test(test_jpeg_cmyk),
