@@ -120,6 +120,7 @@ static uint8_t *quadrants(int w, int h)
 
 /* JPEG at the given quality, optionally with an EXIF APP1 orientation tag (0 = none). */
 static int jpeg_progressive; /* set by a test to write progressive JPEGs */
+static int exif_big_endian;  /* set by a test to write the EXIF block in Motorola order */
 
 static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orientation, int gray)
 {
@@ -146,15 +147,22 @@ static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orient
     if (orientation) {
         /* "Exif\0\0", little-endian TIFF header, IFD0 with one SHORT entry 0x0112. */
         buf e = {0};
-        buf_put(&e, "Exif\0\0II*\0", 10);
-        buf_le32(&e, 8);
-        buf_le16(&e, 1);
-        buf_le16(&e, 0x0112);
-        buf_le16(&e, 3);
-        buf_le32(&e, 1);
-        buf_le16(&e, (unsigned)orientation);
-        buf_le16(&e, 0);
-        buf_le32(&e, 0);
+        if (exif_big_endian) {
+            buf_put(&e, "Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01", 24);
+            buf_u8(&e, 0);
+            buf_u8(&e, (unsigned)orientation);
+            buf_put(&e, "\0\0\0\0\0\0", 6);
+        } else {
+            buf_put(&e, "Exif\0\0II*\0", 10);
+            buf_le32(&e, 8);
+            buf_le16(&e, 1);
+            buf_le16(&e, 0x0112);
+            buf_le16(&e, 3);
+            buf_le32(&e, 1);
+            buf_le16(&e, (unsigned)orientation);
+            buf_le16(&e, 0);
+            buf_le32(&e, 0);
+        }
         jpeg_write_marker(&c, JPEG_APP0 + 1, e.data, (unsigned)e.len);
         free(e.data);
     }
@@ -928,6 +936,18 @@ static void test_exif_orientation(void **state)
         petal_image_free(&img);
         free(b.data);
     }
+
+    /* The same tag in a big-endian ("MM") EXIF block. */
+    exif_big_endian = 1;
+    buf b = encode_jpeg(q, w, h, 100, 8, 0);
+    exif_big_endian = 0;
+    petal_image img;
+    decode_ok(&b, "motorola.jpg", NULL, &img);
+    assert_int_equal(img.width, h);
+    assert_color(&img, 1, 1, expect[8][0], 12);
+    assert_color(&img, h - 2, w - 2, expect[8][3], 12);
+    petal_image_free(&img);
+    free(b.data);
     free(q);
 }
 
