@@ -344,7 +344,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)upload;
     (void)upload_size;
     (void)con_cls;
-    static char buf[65536];
+    char buf[64]; /* one per request: connections run on their own threads */
     char local[65536];
 
     if (!strcmp(url, "/w/api.php")) {
@@ -407,6 +407,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return send_text(c, 404, "only medium", "text/plain");
         snprintf(buf, sizeof buf, "/img/%d.jpg", id == 20 ? 29 : id == 21 ? 30 : 31);
         const blob *b = find_fixture(buf);
+        if (!b)
+            return send_text(c, 404, "no such photo", "text/plain");
         return send_body(c, 200, b->data, b->len, "image/jpeg");
     }
     if (!strncmp(url, "/slow/", 6)) {
