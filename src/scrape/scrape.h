@@ -84,7 +84,6 @@ typedef struct petal_scrape_page {
 typedef struct petal_scrape_source {
     const char *name;
     const char *default_base; /* endpoint (wikimedia: api.php URL; others: site root) */
-    const char *default_licence;
     /* Returns a new malloc'd URL for result page `page` (0-based) of query, per_page results
      * wanted, next = the previous page's next text (NULL on the first page). */
     char *(*page_url)(const char *base, const char *query, int page, int per_page,

@@ -756,12 +756,12 @@ petal_status petal_scrape_parse_google(const char *body, size_t len, const char 
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const petal_scrape_source sources[] = {
-    {"wikimedia", "https://commons.wikimedia.org/w/api.php", "unknown", wikimedia_page_url,
+    {"wikimedia", "https://commons.wikimedia.org/w/api.php", wikimedia_page_url,
      petal_scrape_parse_wikimedia},
-    {"inaturalist", "https://api.inaturalist.org", "unknown", inaturalist_page_url,
+    {"inaturalist", "https://api.inaturalist.org", inaturalist_page_url,
      petal_scrape_parse_inaturalist},
-    {"bing", "https://www.bing.com", "unknown", bing_page_url, petal_scrape_parse_bing},
-    {"google", "https://www.google.com", "unknown", google_page_url, petal_scrape_parse_google},
+    {"bing", "https://www.bing.com", bing_page_url, petal_scrape_parse_bing},
+    {"google", "https://www.google.com", google_page_url, petal_scrape_parse_google},
 };
 
 const petal_scrape_source *petal_scrape_source_find(const char *name)
