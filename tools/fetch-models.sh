@@ -32,7 +32,7 @@ echo "$MODELS" | while read -r file sum; do
     fi
     echo "models: downloading $file"
     tmp="$dest.part"
-    if ! curl -fL --retry 3 -o "$tmp" "$BASE/$file"; then
+    if ! curl -fsSL --retry 3 -o "$tmp" "$BASE/$file"; then
         rm -f "$tmp"
         echo "models: error: could not download $BASE/$file" >&2
         exit 1
@@ -49,7 +49,12 @@ done || failed=1
 
 if [ ! -f "$DIR/imagenet_labels.txt" ]; then
     echo "models: downloading imagenet_labels.txt"
-    curl -fL --retry 3 -o "$DIR/imagenet_labels.txt.part" "$BASE/imagenet_labels.txt" &&
-        mv "$DIR/imagenet_labels.txt.part" "$DIR/imagenet_labels.txt" || failed=1
+    if curl -fsSL --retry 3 -o "$DIR/imagenet_labels.txt.part" "$BASE/imagenet_labels.txt"; then
+        mv "$DIR/imagenet_labels.txt.part" "$DIR/imagenet_labels.txt"
+    else
+        rm -f "$DIR/imagenet_labels.txt.part"
+        echo "models: error: could not download $BASE/imagenet_labels.txt" >&2
+        failed=1
+    fi
 fi
 exit $failed
