@@ -133,6 +133,21 @@ fi
 grep -q "0 bottleneck files created, $N_GOOD from the cache" "$TMP/log2" &&
     echo "ok cache_reused" || echo "not ok cache_reused: $(grep 'bottleneck files' "$TMP/log2")"
 
+# ---- A corrupt or torn cache entry is detected and recomputed ----
+entry=$(find "$TMP/cache" -name '*.bn' | sort | head -1)
+entry2=$(find "$TMP/cache" -name '*.bn' | sort | sed -n 2p)
+printf 'garbage' | dd of="$entry" bs=1 seek=100 conv=notrunc 2>/dev/null
+head -c 50 "$entry2" >"$TMP/torn" && mv "$TMP/torn" "$entry2"
+train --output_graph "$TMP/out3.tflite" --output_labels "$TMP/labels3.txt" --summaries_dir "" \
+    --seed 7 >"$TMP/log2b" 2>&1
+if grep -q "checksum mismatch (torn entry); recomputing it" "$TMP/log2b" &&
+    grep -q "2 bottleneck files created, $((N_GOOD - 2)) from the cache" "$TMP/log2b" &&
+    cmp -s "$TMP/out.tflite" "$TMP/out3.tflite"; then
+    echo "ok cache_damage_recomputed"
+else
+    echo "not ok cache_damage_recomputed: $(grep 'recomput\|bottleneck files' "$TMP/log2b" | head -3)"
+fi
+
 # ---- The graph follows the TFLite schema (flatc) ----
 SCHEMA=$SHARED/tflite/schema.fbs
 if command -v flatc >/dev/null 2>&1 && [ -f "$SCHEMA" ]; then
