@@ -501,8 +501,12 @@ static float *weights_oihw(const float *src, int dw, int o, int kh, int kw, int 
     return dst;
 }
 
-/* Symmetric per-output-channel s8 weights from real values in OIHW/GOIHW order (output
- * channel outermost); scales get one value per output channel. */
+/* Symmetric per-output-channel weights from real values in OIHW/GOIHW order (output channel
+ * outermost), in 7 bits (-63..63): without VNNI, the AVX2 int8 kernels add pairs of u8 * s8
+ * products in 16 bits, which 255 * 127 * 2 overflows but 255 * 63 * 2 does not. scales get
+ * one value per output channel. */
+#define WEIGHT_QMAX 63
+
 static int8_t *weights_s8(const float *w, int o, size_t per_channel, float *scales)
 {
     int8_t *q = malloc((size_t)o * per_channel);
@@ -513,10 +517,12 @@ static int8_t *weights_s8(const float *w, int o, size_t per_channel, float *scal
         float maxabs = 0;
         for (size_t i = 0; i < per_channel; i++)
             maxabs = fabsf(src[i]) > maxabs ? fabsf(src[i]) : maxabs;
-        scales[oc] = maxabs > 0 ? maxabs / 127.0f : 1.0f;
+        scales[oc] = maxabs > 0 ? maxabs / WEIGHT_QMAX : 1.0f;
         for (size_t i = 0; i < per_channel; i++) {
             long v = lrintf(src[i] / scales[oc]);
-            q[(size_t)oc * per_channel + i] = (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
+            q[(size_t)oc * per_channel + i] = (int8_t)(v < -WEIGHT_QMAX  ? -WEIGHT_QMAX
+                                                       : v > WEIGHT_QMAX ? WEIGHT_QMAX
+                                                                         : v);
         }
     }
     return q;

@@ -1,0 +1,491 @@
+/* test_exec_dnnl.c - the oneDNN executor (fp32 and int8) against plain float loops on small
+ * random models built in memory, and against the reference executor on the shared
+ * MobileNets. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/testutil.h"
+
+#include "nn/exec.h"
+#include "nn/exec_internal.h"
+#include "nn/model.h"
+#include "util/log.h"
+
+/* ---- Random numbers and model building ----------------------------------------------- */
+
+static uint32_t rng_state = 12345;
+
+static float frand(float lo, float hi)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(rng_state >> 8) / (float)(1u << 24);
+}
+
+typedef struct builder {
+    petal_model *m;
+    int quantized; /* uint8 weights and activations, int32 biases */
+} builder;
+
+/* Activations of quantized models: real = 0.05 * (q - 128), about [-6.4, 6.35]. */
+#define ACT_SCALE 0.05f
+#define ACT_ZERO  128
+
+static int act_tensor(builder *b, const char *name, int rank, const int *shape)
+{
+    float scale = ACT_SCALE;
+    int64_t zero = ACT_ZERO;
+    petal_quant q = {1, &scale, &zero, 0};
+    return petal_model_add_tensor(b->m, name, b->quantized ? PETAL_UINT8 : PETAL_FLOAT32, rank,
+                                  shape, NULL, 0, b->quantized ? &q : NULL);
+}
+
+/* A constant weight tensor of random values in [-r, r] (uint8 with one scale and a zero
+ * point when quantized). */
+static int weight_tensor(builder *b, const char *name, int rank, const int *shape, float r)
+{
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)shape[i];
+    if (!b->quantized) {
+        float *w = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            w[i] = frand(-r, r);
+        int t = petal_model_add_tensor(b->m, name, PETAL_FLOAT32, rank, shape, w, n * 4, NULL);
+        free(w);
+        return t;
+    }
+    float scale = 2 * r / 255.0f;
+    int64_t zero = 120; /* asymmetric, as TF1 quantization-aware models are */
+    petal_quant q = {1, &scale, &zero, 0};
+    uint8_t *w = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (uint8_t)frand(0, 255.99f);
+    int t = petal_model_add_tensor(b->m, name, PETAL_UINT8, rank, shape, w, n, &q);
+    free(w);
+    return t;
+}
+
+static int bias_tensor(builder *b, const char *name, int n, float r, float in_scale, int w_t)
+{
+    int shape[1] = {n};
+    if (!b->quantized) {
+        float *v = malloc((size_t)n * sizeof(float));
+        for (int i = 0; i < n; i++)
+            v[i] = frand(-r, r);
+        int t = petal_model_add_tensor(b->m, name, PETAL_FLOAT32, 1, shape, v, (size_t)n * 4, NULL);
+        free(v);
+        return t;
+    }
+    float scale = in_scale * b->m->tensors[w_t].quant.scale[0];
+    int64_t zero = 0;
+    petal_quant q = {1, &scale, &zero, 0};
+    int32_t *v = malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++)
+        v[i] = (int32_t)lrintf(frand(-r, r) / scale);
+    int t = petal_model_add_tensor(b->m, name, PETAL_INT32, 1, shape, v, (size_t)n * 4, &q);
+    free(v);
+    return t;
+}
+
+static int add_conv(builder *b, int x, int cout, int k, int stride, petal_padding pad, int dw,
+                    petal_activation act)
+{
+    const petal_tensor *xt = &b->m->tensors[x];
+    int n = xt->shape[0], h = xt->shape[1], w = xt->shape[2], c = xt->shape[3];
+    int oh = pad == PETAL_PAD_SAME ? (h + stride - 1) / stride : (h - k) / stride + 1;
+    int ow = pad == PETAL_PAD_SAME ? (w + stride - 1) / stride : (w - k) / stride + 1;
+    int wshape[4] = {dw ? 1 : cout, k, k, dw ? cout : c};
+    float r = 1.5f / sqrtf((float)(k * k * (dw ? 1 : c)));
+    int wt = weight_tensor(b, "w", 4, wshape, r);
+    int bt = bias_tensor(b, "b", cout, 0.3f, ACT_SCALE, wt);
+    int yshape[4] = {n, oh, ow, cout};
+    int y = act_tensor(b, "conv", 4, yshape);
+    petal_op_options o = {0};
+    o.padding = pad;
+    o.stride_h = o.stride_w = stride;
+    o.depth_multiplier = dw ? cout / c : 0;
+    o.activation = act;
+    int in[3] = {x, wt, bt};
+    petal_model_add_op(b->m, dw ? PETAL_OP_DEPTHWISE_CONV_2D : PETAL_OP_CONV_2D, 1, in, 3, &y, 1,
+                       &o);
+    return y;
+}
+
+static int add_binary_add(builder *b, int x1, int x2, petal_activation act)
+{
+    const petal_tensor *t = &b->m->tensors[x1];
+    int y = act_tensor(b, "add", 4, t->shape);
+    petal_op_options o = {0};
+    o.activation = act;
+    int in[2] = {x1, x2};
+    petal_model_add_op(b->m, PETAL_OP_ADD, 1, in, 2, &y, 1, &o);
+    return y;
+}
+
+/* The small test network: conv SAME, depthwise stride 2, an inverted residual block with an
+ * ADD, a VALID stride-2 conv, average pooling, MEAN, FULLY_CONNECTED and SOFTMAX. Returns the
+ * model; *pooled gets the MEAN output (a "bottleneck"). */
+static petal_model *build_net(int quantized, int add_act, int *pooled)
+{
+    builder b = {petal_model_new(), quantized};
+    int ishape[4] = {1, 13, 13, 3};
+    int x = act_tensor(&b, "input", 4, ishape);
+    int c1 = add_conv(&b, x, 16, 3, 1, PETAL_PAD_SAME, 0, PETAL_ACT_RELU6);
+    int d1 = add_conv(&b, c1, 16, 3, 2, PETAL_PAD_SAME, 1, PETAL_ACT_RELU6); /* 7x7x16 */
+    int e1 = add_conv(&b, d1, 32, 1, 1, PETAL_PAD_SAME, 0, PETAL_ACT_RELU6); /* expand */
+    int d2 = add_conv(&b, e1, 32, 3, 1, PETAL_PAD_SAME, 1, PETAL_ACT_RELU6); /* depthwise */
+    int p1 = add_conv(&b, d2, 16, 1, 1, PETAL_PAD_SAME, 0, PETAL_ACT_NONE);  /* project */
+    int a1 = add_binary_add(&b, d1, p1, add_act);                            /* residual */
+    int c2 = add_conv(&b, a1, 24, 3, 2, PETAL_PAD_VALID, 0, PETAL_ACT_RELU); /* 3x3x24 */
+    int d3 = add_conv(&b, c2, 48, 3, 1, PETAL_PAD_SAME, 1, PETAL_ACT_RELU6); /* multiplier 2 */
+    int pshape[4] = {1, 2, 2, 48};
+    int pool = act_tensor(&b, "avgpool", 4, pshape);
+    petal_op_options po = {0};
+    po.padding = PETAL_PAD_VALID;
+    po.stride_h = po.stride_w = 1;
+    po.filter_h = po.filter_w = 2;
+    petal_model_add_op(b.m, PETAL_OP_AVERAGE_POOL_2D, 1, &d3, 1, &pool, 1, &po);
+    int axes_shape[1] = {2};
+    int32_t axes[2] = {1, 2};
+    int axes_t = petal_model_add_tensor(b.m, "axes", PETAL_INT32, 1, axes_shape, axes, 8, NULL);
+    int mshape[2] = {1, 48};
+    int mean = act_tensor(&b, "mean", 2, mshape);
+    petal_op_options mo = {0};
+    int min[2] = {pool, axes_t};
+    petal_model_add_op(b.m, PETAL_OP_MEAN, 1, min, 2, &mean, 1, &mo);
+    int fshape[2] = {10, 48};
+    int fw = weight_tensor(&b, "fc_w", 2, fshape, 0.4f);
+    int fb = bias_tensor(&b, "fc_b", 10, 0.3f, ACT_SCALE, fw);
+    int lshape[2] = {1, 10};
+    int logits = act_tensor(&b, "logits", 2, lshape);
+    int fin[3] = {mean, fw, fb};
+    petal_op_options fo = {0};
+    petal_model_add_op(b.m, PETAL_OP_FULLY_CONNECTED, 1, fin, 3, &logits, 1, &fo);
+    int prob;
+    if (quantized) {
+        float sc = 1.0f / 256;
+        int64_t z = 0;
+        petal_quant q = {1, &sc, &z, 0};
+        prob = petal_model_add_tensor(b.m, "prob", PETAL_UINT8, 2, lshape, NULL, 0, &q);
+    } else {
+        prob = petal_model_add_tensor(b.m, "prob", PETAL_FLOAT32, 2, lshape, NULL, 0, NULL);
+    }
+    petal_op_options so = {0};
+    so.beta = 1.0f;
+    petal_model_add_op(b.m, PETAL_OP_SOFTMAX, 1, &logits, 1, &prob, 1, &so);
+    petal_error err = {0};
+    assert_int_equal(petal_model_set_io(b.m, &x, 1, &prob, 1, &err), PETAL_OK);
+    *pooled = mean;
+    return b.m;
+}
+
+/* ---- Plain float loops: the expected values ------------------------------------------- */
+
+static float act_apply(float v, petal_activation a)
+{
+    if (a == PETAL_ACT_RELU)
+        return v > 0 ? v : 0;
+    if (a == PETAL_ACT_RELU6)
+        return v < 0 ? 0 : v > 6 ? 6 : v;
+    return v;
+}
+
+static float *deq(const petal_model *m, int t)
+{
+    petal_error err = {0};
+    float *v = petal_tensor_dequantize(m, &m->tensors[t], &err);
+    assert_non_null(v);
+    return v;
+}
+
+static void loop_conv(const petal_model *m, const petal_op *op, float **val)
+{
+    const petal_tensor *x = &m->tensors[op->inputs[0]], *y = &m->tensors[op->outputs[0]];
+    const petal_tensor *wt = &m->tensors[op->inputs[1]];
+    int dw = op->code == PETAL_OP_DEPTHWISE_CONV_2D;
+    int h = x->shape[1], w = x->shape[2], c = x->shape[3];
+    int oh = y->shape[1], ow = y->shape[2], o = y->shape[3], kh = wt->shape[1], kw = wt->shape[2];
+    int s = op->opt.stride_h;
+    int pt = 0, pleft = 0;
+    if (op->opt.padding == PETAL_PAD_SAME) {
+        int th = (oh - 1) * s + kh - h, tw = (ow - 1) * s + kw - w;
+        pt = th > 0 ? th / 2 : 0;
+        pleft = tw > 0 ? tw / 2 : 0;
+    }
+    float *wv = deq(m, op->inputs[1]), *bv = deq(m, op->inputs[2]);
+    float *in = val[op->inputs[0]], *out = malloc((size_t)oh * ow * o * sizeof(float));
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+            for (int oc = 0; oc < o; oc++) {
+                double acc = bv[oc];
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        int iy = oy * s + ky - pt, ix = ox * s + kx - pleft;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        const float *px = in + ((size_t)iy * w + ix) * c;
+                        if (dw)
+                            acc += px[oc / (o / c)] * wv[((size_t)ky * kw + kx) * o + oc];
+                        else
+                            for (int ic = 0; ic < c; ic++)
+                                acc += px[ic] * wv[(((size_t)oc * kh + ky) * kw + kx) * c + ic];
+                    }
+                out[((size_t)oy * ow + ox) * o + oc] = act_apply((float)acc, op->opt.activation);
+            }
+    free(wv);
+    free(bv);
+    val[op->outputs[0]] = out;
+}
+
+/* Runs the network op by op in double-checked float loops; val[t] gets each tensor. */
+static float **loop_run(const petal_model *m, const float *input)
+{
+    float **val = calloc((size_t)m->n_tensors, sizeof(float *));
+    size_t nin = petal_tensor_elements(&m->tensors[m->inputs[0]]);
+    val[m->inputs[0]] = malloc(nin * sizeof(float));
+    memcpy(val[m->inputs[0]], input, nin * sizeof(float));
+    for (int i = 0; i < m->n_ops; i++) {
+        const petal_op *op = &m->ops[i];
+        const petal_tensor *x = &m->tensors[op->inputs[0]], *y = &m->tensors[op->outputs[0]];
+        size_t ny = petal_tensor_elements(y);
+        float *in = val[op->inputs[0]], *out;
+        switch (op->code) {
+        case PETAL_OP_CONV_2D:
+        case PETAL_OP_DEPTHWISE_CONV_2D:
+            loop_conv(m, op, val);
+            continue;
+        case PETAL_OP_ADD:
+            out = malloc(ny * sizeof(float));
+            for (size_t k = 0; k < ny; k++)
+                out[k] = act_apply(in[k] + val[op->inputs[1]][k], op->opt.activation);
+            break;
+        case PETAL_OP_AVERAGE_POOL_2D: { /* VALID, stride 1 in these tests */
+            int w = x->shape[2], c = x->shape[3], oh = y->shape[1], ow = y->shape[2];
+            int fh = op->opt.filter_h, fw = op->opt.filter_w;
+            out = calloc(ny, sizeof(float));
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    for (int ch = 0; ch < c; ch++) {
+                        float sum = 0;
+                        for (int ky = 0; ky < fh; ky++)
+                            for (int kx = 0; kx < fw; kx++)
+                                sum += in[((size_t)(oy + ky) * w + ox + kx) * c + ch];
+                        out[((size_t)oy * ow + ox) * c + ch] = sum / (float)(fh * fw);
+                    }
+            break;
+        }
+        case PETAL_OP_MEAN: {
+            int hw = x->shape[1] * x->shape[2], c = x->shape[3];
+            out = calloc(ny, sizeof(float));
+            for (int p = 0; p < hw; p++)
+                for (int ch = 0; ch < c; ch++)
+                    out[ch] += in[(size_t)p * c + ch] / (float)hw;
+            break;
+        }
+        case PETAL_OP_FULLY_CONNECTED: {
+            const petal_tensor *wt = &m->tensors[op->inputs[1]];
+            int o = wt->shape[0], ic = wt->shape[1];
+            float *wv = deq(m, op->inputs[1]), *bv = deq(m, op->inputs[2]);
+            out = malloc(ny * sizeof(float));
+            for (int oc = 0; oc < o; oc++) {
+                double acc = bv[oc];
+                for (int k = 0; k < ic; k++)
+                    acc += in[k] * wv[(size_t)oc * ic + k];
+                out[oc] = (float)acc;
+            }
+            free(wv);
+            free(bv);
+            break;
+        }
+        case PETAL_OP_SOFTMAX: {
+            out = malloc(ny * sizeof(float));
+            float mx = in[0], sum = 0;
+            for (size_t k = 1; k < ny; k++)
+                mx = in[k] > mx ? in[k] : mx;
+            for (size_t k = 0; k < ny; k++)
+                sum += out[k] = expf(in[k] - mx);
+            for (size_t k = 0; k < ny; k++)
+                out[k] /= sum;
+            break;
+        }
+        default:
+            fail_msg("op %s not in the test loops", petal_op_name(op->code));
+            return NULL;
+        }
+        val[op->outputs[0]] = out;
+    }
+    return val;
+}
+
+static void free_vals(const petal_model *m, float **val)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        free(val[t]);
+    free(val);
+}
+
+/* ---- Comparing a backend with the loops ------------------------------------------------ */
+
+static float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fabsf(a[i] - b[i]) > d ? fabsf(a[i] - b[i]) : d;
+    return d;
+}
+
+/* Runs backend on model for output tensor `output` (-1: the model's) from the real input
+ * values and returns the max abs difference to the loops' value of that tensor. */
+static float compare(petal_model *m, petal_backend backend, int output, int threads,
+                     const float *input, float **expect)
+{
+    petal_exec_options o = petal_exec_defaults();
+    o.backend = backend;
+    o.output = output;
+    o.threads = threads;
+    petal_exec *e = NULL;
+    petal_error err = {0};
+    petal_status s = petal_exec_create(m, &o, &e, &err);
+    if (s != PETAL_OK)
+        fail_msg("create %s: %s", petal_backend_name(backend), err.msg);
+    assert_int_equal(petal_exec_backend(e), backend);
+    size_t nin = petal_tensor_elements(&m->tensors[m->inputs[0]]);
+    assert_int_equal(petal_exec_set_input_float(e, input, nin, &err), PETAL_OK);
+    float worst = 0;
+    for (int run = 0; run < 2; run++) { /* a second run reuses every buffer */
+        assert_int_equal(petal_exec_run(e, &err), PETAL_OK);
+        size_t n;
+        const float *got = petal_exec_output(e, &n);
+        int t = output >= 0 ? output : m->outputs[0];
+        assert_int_equal(n, petal_tensor_elements(&m->tensors[t]));
+        float d = max_abs_diff(got, expect[t], n);
+        worst = d > worst ? d : worst;
+    }
+    petal_exec_free(e);
+    return worst;
+}
+
+static void random_input(float *in, size_t n, int quantized)
+{
+    for (size_t i = 0; i < n; i++) {
+        in[i] = frand(-3, 3);
+        if (quantized) /* on the input's grid, so that every backend sees the same values */
+            in[i] = ACT_SCALE * (float)lrintf(in[i] / ACT_SCALE);
+    }
+}
+
+/* fp32 on a float model: within 1e-4 of the loops, for the softmax and the pooled
+ * features, at 1 and 2 threads, with the residual ADD fused plain and with ReLU6. */
+static void test_f32_float_model(void **state)
+{
+    (void)state;
+    for (int add_act = 0; add_act < 2; add_act++) {
+        int pooled;
+        petal_model *m = build_net(0, add_act ? PETAL_ACT_RELU6 : PETAL_ACT_NONE, &pooled);
+        float in[13 * 13 * 3];
+        random_input(in, 13 * 13 * 3, 0);
+        float **expect = loop_run(m, in);
+        for (int threads = 1; threads <= 2; threads++) {
+            float d = compare(m, PETAL_BACKEND_DNNL_F32, -1, threads, in, expect);
+            float dp = compare(m, PETAL_BACKEND_DNNL_F32, pooled, threads, in, expect);
+            print_message("f32 float model: softmax diff %g, pooled diff %g\n", d, dp);
+            assert_true(d < 1e-4f);
+            assert_true(dp < 1e-4f);
+        }
+        free_vals(m, expect);
+        petal_model_free(m);
+    }
+}
+
+/* fp32 on a uint8 model (weights dequantized): within 1e-4 of the loops on the dequantized
+ * weights. */
+static void test_f32_quant_model(void **state)
+{
+    (void)state;
+    int pooled;
+    petal_model *m = build_net(1, PETAL_ACT_NONE, &pooled);
+    float in[13 * 13 * 3];
+    random_input(in, 13 * 13 * 3, 1);
+    float **expect = loop_run(m, in);
+    float d = compare(m, PETAL_BACKEND_DNNL_F32, -1, 1, in, expect);
+    float dp = compare(m, PETAL_BACKEND_DNNL_F32, pooled, 2, in, expect);
+    print_message("f32 uint8 model: softmax diff %g, pooled diff %g\n", d, dp);
+    assert_true(d < 1e-4f);
+    assert_true(dp < 1e-4f);
+    free_vals(m, expect);
+    petal_model_free(m);
+}
+
+/* int8 on a uint8 model: every activation is rounded to a 0.05 grid and the weights are
+ * requantized to 7 bits per channel, so each intermediate tensor stays within 3 grid steps
+ * of the float loops, the pooled features within 0.1 and the probabilities within 0.02. */
+static void test_int8_quant_model(void **state)
+{
+    (void)state;
+    for (int add_act = 0; add_act < 2; add_act++) {
+        int pooled;
+        petal_model *m = build_net(1, add_act ? PETAL_ACT_RELU6 : PETAL_ACT_NONE, &pooled);
+        float in[13 * 13 * 3];
+        random_input(in, 13 * 13 * 3, 1);
+        float **expect = loop_run(m, in);
+        for (int t = 1; t < m->n_tensors; t++) {
+            if (petal_model_producer(m, t) < 0 || t == m->outputs[0])
+                continue;
+            float dt = compare(m, PETAL_BACKEND_DNNL_INT8, t, 1, in, expect);
+            if (dt > 3 * ACT_SCALE)
+                fail_msg("tensor %d (%s) differs by %g", t, m->tensors[t].name, dt);
+        }
+        float d = compare(m, PETAL_BACKEND_DNNL_INT8, -1, 1, in, expect);
+        float dp = compare(m, PETAL_BACKEND_DNNL_INT8, pooled, 2, in, expect);
+        print_message("int8 uint8 model: softmax diff %g, pooled diff %g\n", d, dp);
+        assert_true(d < 0.02f);
+        assert_true(dp < 0.1f);
+        free_vals(m, expect);
+        petal_model_free(m);
+    }
+}
+
+/* The int8 backend declines float models and AUTO then takes fp32; unknown ops are named. */
+static void test_declines(void **state)
+{
+    (void)state;
+    int pooled;
+    petal_model *m = build_net(0, PETAL_ACT_NONE, &pooled);
+    petal_exec_options o = petal_exec_defaults();
+    o.backend = PETAL_BACKEND_DNNL_INT8;
+    petal_exec *e = NULL;
+    petal_error err = {0};
+    assert_int_equal(petal_exec_create(m, &o, &e, &err), PETAL_ERR_UNSUPPORTED);
+    assert_null(e);
+    o.backend = PETAL_BACKEND_AUTO;
+    assert_int_equal(petal_exec_create(m, &o, &e, &err), PETAL_OK);
+    assert_int_equal(petal_exec_backend(e), PETAL_BACKEND_DNNL_F32);
+    petal_exec_free(e);
+
+    /* a LOGISTIC op at the end */
+    int shape[2] = {1, 10};
+    int y = petal_model_add_tensor(m, "sig", PETAL_FLOAT32, 2, shape, NULL, 0, NULL);
+    int x = m->outputs[0];
+    petal_model_add_op(m, PETAL_OP_LOGISTIC, 1, &x, 1, &y, 1, NULL);
+    int in = m->inputs[0];
+    assert_int_equal(petal_model_set_io(m, &in, 1, &y, 1, &err), PETAL_OK);
+    o.backend = PETAL_BACKEND_DNNL_F32;
+    assert_int_equal(petal_exec_create(m, &o, &e, &err), PETAL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "LOGISTIC"));
+    petal_model_free(m);
+}
+
+int main(void)
+{
+    if (getenv("PETAL_TEST_DEBUG"))
+        petal_log_set_level(PETAL_LOG_DEBUG);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f32_float_model),
+        cmocka_unit_test(test_f32_quant_model),
+        cmocka_unit_test(test_int8_quant_model),
+        cmocka_unit_test(test_declines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
