@@ -501,28 +501,39 @@ static float *weights_oihw(const float *src, int dw, int o, int kh, int kw, int 
     return dst;
 }
 
-/* Symmetric per-output-channel weights from real values in OIHW/GOIHW order (output channel
- * outermost), in 7 bits (-63..63): without VNNI, the AVX2 int8 kernels add pairs of u8 * s8
- * products in 16 bits, which 255 * 127 * 2 overflows but 255 * 63 * 2 does not. scales get
- * one value per output channel. */
-#define WEIGHT_QMAX 63
-
-static int8_t *weights_s8(const float *w, int o, size_t per_channel, float *scales)
+/* Symmetric per-output-channel s8 weights from real values in OIHW/GOIHW order (output
+ * channel outermost, then `ic` input channels of `spatial` taps); scales get one value per
+ * output channel.
+ *
+ * Without VNNI, oneDNN's AVX2 kernels for regular convolutions multiply u8 activations by s8
+ * weights with vpmaddubsw, which adds the products of two neighbouring input channels in 16
+ * bits and saturates: 255 * (|q_a| + |q_b|) must stay within 32767. So with `paired`, the
+ * scale is set so that the largest |w_a| + |w_b| of such a pair maps to 127 (rounding adds at
+ * most 1, and 255 * 128 fits); a lone large weight still gets the full 8 bits. Depthwise
+ * kernels widen to 32 bits first and use maxabs / 127. */
+static int8_t *weights_s8(const float *w, int o, int ic, int spatial, int paired, float *scales)
 {
+    size_t per_channel = (size_t)ic * spatial;
     int8_t *q = malloc((size_t)o * per_channel);
     if (q == NULL)
         return NULL;
     for (int oc = 0; oc < o; oc++) {
         const float *src = w + (size_t)oc * per_channel;
-        float maxabs = 0;
+        float range = 0;
         for (size_t i = 0; i < per_channel; i++)
-            maxabs = fabsf(src[i]) > maxabs ? fabsf(src[i]) : maxabs;
-        scales[oc] = maxabs > 0 ? maxabs / WEIGHT_QMAX : 1.0f;
+            range = fabsf(src[i]) > range ? fabsf(src[i]) : range;
+        for (int c = 0; paired && c < ic; c += 2)
+            for (int k = 0; k < spatial; k++) {
+                float pair = fabsf(src[(size_t)c * spatial + k]);
+                if (c + 1 < ic)
+                    pair += fabsf(src[(size_t)(c + 1) * spatial + k]);
+                range = pair > range ? pair : range;
+            }
+        scales[oc] = range > 0 ? range / 127.0f : 1.0f;
         for (size_t i = 0; i < per_channel; i++) {
             long v = lrintf(src[i] / scales[oc]);
-            q[(size_t)oc * per_channel + i] = (int8_t)(v < -WEIGHT_QMAX  ? -WEIGHT_QMAX
-                                                       : v > WEIGHT_QMAX ? WEIGHT_QMAX
-                                                                         : v);
+            v = v < -127 ? -127 : v > 127 ? 127 : v;
+            q[(size_t)oc * per_channel + i] = (int8_t)v;
         }
     }
     return q;
@@ -616,7 +627,6 @@ static petal_status plan_conv(dnnl_state *s, int oi, int pos, int *skip_next, pe
     float *woihw = wreal ? weights_oihw(wreal, dw, o, kh, kw, c) : NULL;
     float *wscale = malloc((size_t)o * sizeof(float));
     int8_t *wq = NULL;
-    size_t per_channel = (size_t)kh * kw * (dw ? 1 : c);
     if (wreal == NULL || breal == NULL) {
         r = PETAL_ERR_FORMAT;
         if (breal == NULL && b == NULL)
@@ -628,7 +638,7 @@ static petal_status plan_conv(dnnl_state *s, int oi, int pos, int *skip_next, pe
         goto done;
     }
     if (q) {
-        wq = weights_s8(woihw, o, per_channel, wscale);
+        wq = weights_s8(woihw, o, dw ? 1 : c, kh * kw, !dw, wscale);
         if (wq == NULL) {
             r = petal_error_set(err, PETAL_ERR_NOMEM, "%s: out of memory", m->path);
             goto done;

@@ -8,6 +8,7 @@
 
 #include "common/testutil.h"
 
+#include "image/image.h"
 #include "nn/exec.h"
 #include "nn/exec_internal.h"
 #include "nn/model.h"
@@ -477,6 +478,194 @@ static void test_declines(void **state)
     petal_model_free(m);
 }
 
+/* ---- The shared MobileNets ------------------------------------------------------------- */
+
+/* Output of `backend` on the model for tensor `output` (-1: the model's) from a fixed random
+ * image; malloc'd, *n gets the count. */
+static float *run_model(const petal_model *m, petal_backend backend, int output, size_t *n)
+{
+    petal_exec_options o = petal_exec_defaults();
+    o.backend = backend;
+    o.output = output;
+    petal_exec *e = NULL;
+    petal_error err = {0};
+    if (petal_exec_create(m, &o, &e, &err) != PETAL_OK)
+        fail_msg("%s on %s: %s", petal_backend_name(backend), m->path, err.msg);
+    int h, w, c;
+    petal_exec_input_size(e, &h, &w, &c);
+    uint8_t *rgb = malloc((size_t)h * w * c);
+    rng_state = 99;
+    for (int i = 0; i < h * w * c; i++)
+        rgb[i] = (uint8_t)frand(0, 255.99f);
+    assert_int_equal(petal_exec_set_input_rgb(e, rgb, 127.5f, 127.5f, &err), PETAL_OK);
+    assert_int_equal(petal_exec_run(e, &err), PETAL_OK);
+    const float *got = petal_exec_output(e, n);
+    float *copy = malloc(*n * sizeof(float));
+    memcpy(copy, got, *n * sizeof(float));
+    free(rgb);
+    petal_exec_free(e);
+    return copy;
+}
+
+typedef struct model_case {
+    const char *file;
+    const char *bottleneck;    /* or NULL */
+    float tol_f32, tol_int8;   /* max abs difference of the (softmax) output */
+    float feat_f32, feat_int8; /* of the bottleneck */
+} model_case;
+
+/* Both oneDNN backends against the reference executor on one random-noise image: the output
+ * (probabilities, or the embedding) and the bottleneck, max abs difference. The reference
+ * rounds every activation to its tensor's grid; the fp32 backend does not, and the int8
+ * backend rounds too but with requantized weights (per channel, about 7.5 bits, see
+ * weights_s8) and without rounding the projection before a residual ADD, so both drift by a
+ * few grid steps over 50 layers. Noise images make the largest drift; the tolerances are
+ * about twice what was measured (v2 uint8: softmax 0.008 / 0.066, bottleneck 0.29 / 1.2 on
+ * values up to 6; v2 int8: 0.066 / 0.16; v1 embedding: 0.18 / 1.08; v1 0.25: 0.007 / 0.022).
+ * The photo test below checks what matters to users: top-1 labels and scores. */
+static void check_against_reference(const model_case *mc)
+{
+    const char *path = petal_test_model_path(mc->file);
+    if (path == NULL) {
+        if (petal_test_in_ci())
+            fail_msg("model %s not found (CI=true: a missing model is a failure)", mc->file);
+        print_message("skip: model %s not found (set PETAL_MODEL_DIR)\n", mc->file);
+        return;
+    }
+    petal_model *m = NULL;
+    petal_error err = {0};
+    if (petal_model_load(path, &m, &err) != PETAL_OK)
+        fail_msg("%s", err.msg);
+    for (int pass = 0; pass < (mc->bottleneck ? 2 : 1); pass++) {
+        int t = -1;
+        if (pass == 1) {
+            t = petal_model_find_tensor(m, mc->bottleneck);
+            if (t < 0)
+                fail_msg("%s: no tensor %s", mc->file, mc->bottleneck);
+        }
+        size_t nr, nf, nq;
+        float *ref = run_model(m, PETAL_BACKEND_REFERENCE, t, &nr);
+        float *f32 = run_model(m, PETAL_BACKEND_DNNL_F32, t, &nf);
+        float *i8 = run_model(m, PETAL_BACKEND_DNNL_INT8, t, &nq);
+        assert_int_equal(nr, nf);
+        assert_int_equal(nr, nq);
+        float df = max_abs_diff(ref, f32, nr), dq = max_abs_diff(ref, i8, nr);
+        float tf = pass ? mc->feat_f32 : mc->tol_f32, tq = pass ? mc->feat_int8 : mc->tol_int8;
+        double mf = 0, mq = 0;
+        for (size_t k = 0; k < nr; k++) {
+            mf += fabsf(ref[k] - f32[k]) / (double)nr;
+            mq += fabsf(ref[k] - i8[k]) / (double)nr;
+        }
+        print_message("%s %s (%zu values): max abs diff f32 %.4f (tolerance %.3f), int8 %.4f "
+                      "(tolerance %.3f); mean abs diff f32 %.5f, int8 %.5f\n",
+                      mc->file, pass ? mc->bottleneck : "output", nr, df, tf, dq, tq, mf, mq);
+        assert_true(df <= tf);
+        assert_true(dq <= tq);
+        free(ref);
+        free(f32);
+        free(i8);
+    }
+    petal_model_free(m);
+}
+
+static void test_shared_models_vs_reference(void **state)
+{
+    (void)state;
+    static const model_case cases[] = {
+        {"mobilenet_v2_1.0_224_quant.tflite", "MobilenetV2/Logits/AvgPool", 0.03f, 0.15f, 0.6f,
+         2.0f},
+        {"tf2_mobilenet_v2_1.0_224_ptq.tflite", NULL, 0.15f, 0.3f, 0, 0},
+        {"mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", NULL, 0.5f, 2.0f, 0, 0},
+        {"mobilenet_v1_0.25_128_quant.tflite", NULL, 0.03f, 0.06f, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_against_reference(&cases[i]);
+}
+
+/* Line `index` of the labels file (0 is "background"), into buf. */
+static const char *label_of(const char *labels_path, int index, char *buf, size_t len)
+{
+    FILE *f = fopen(labels_path, "r");
+    assert_non_null(f);
+    buf[0] = '\0';
+    for (int i = 0; i <= index && fgets(buf, (int)len, f); i++)
+        ;
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf;
+}
+
+typedef struct photo_case {
+    const char *photo, *label;
+    float score_quant, score_ptq; /* the official interpreter's top-1 scores */
+} photo_case;
+
+/* Top-1 of both oneDNN backends on the six shared photos, whole photo resized to 224x224:
+ * the expected label, with a score within 0.08 of the official TFLite interpreter's. */
+static void test_shared_photos_top1(void **state)
+{
+    (void)state;
+    static const photo_case photos[] = {
+        {"grace_hopper.bmp", "military uniform", 0.925f, 0.784f},
+        {"cat.bmp", "Egyptian cat", 0.792f, 0.616f},
+        {"parrot.jpg", "macaw", 1.000f, 0.925f},
+        {"bird.bmp", "chickadee", 0.992f, 0.800f},
+        {"sunflower.bmp", "daisy", 0.992f, 0.949f},
+        {"owl.jpg", "ruffed grouse, partridge, Bonasa umbellus", 0.667f, 0.267f},
+    };
+    static const char *const models[] = {"mobilenet_v2_1.0_224_quant.tflite",
+                                         "tf2_mobilenet_v2_1.0_224_ptq.tflite"};
+    static const petal_backend backends[] = {PETAL_BACKEND_DNNL_F32, PETAL_BACKEND_DNNL_INT8};
+    PETAL_REQUIRE_MODEL(labels_path, "imagenet_labels.txt");
+    char labels[4096];
+    snprintf(labels, sizeof labels, "%s", labels_path);
+    for (size_t mi = 0; mi < 2; mi++) {
+        PETAL_REQUIRE_MODEL(path, models[mi]);
+        petal_model *m = NULL;
+        petal_error err = {0};
+        if (petal_model_load(path, &m, &err) != PETAL_OK)
+            fail_msg("%s", err.msg);
+        for (size_t bi = 0; bi < 2; bi++) {
+            petal_exec_options o = petal_exec_defaults();
+            o.backend = backends[bi];
+            petal_exec *e = NULL;
+            if (petal_exec_create(m, &o, &e, &err) != PETAL_OK)
+                fail_msg("%s", err.msg);
+            double total = 0;
+            for (size_t pi = 0; pi < sizeof photos / sizeof photos[0]; pi++) {
+                PETAL_REQUIRE_MODEL(photo_path, photos[pi].photo);
+                petal_image img = {0}, small = {0};
+                if (petal_image_load(photo_path, NULL, &img, &err) != PETAL_OK ||
+                    petal_image_resize(&img, 224, 224, &small, &err) != PETAL_OK)
+                    fail_msg("%s", err.msg);
+                assert_int_equal(petal_exec_set_input_rgb(e, small.pixels, 127.5f, 127.5f, &err),
+                                 PETAL_OK);
+                assert_int_equal(petal_exec_run(e, &err), PETAL_OK);
+                size_t n;
+                const float *prob = petal_exec_output(e, &n);
+                int best = 0;
+                for (size_t k = 1; k < n; k++)
+                    best = prob[k] > prob[best] ? (int)k : best;
+                char buf[256];
+                const char *label = label_of(labels, best, buf, sizeof buf);
+                float expect = mi == 0 ? photos[pi].score_quant : photos[pi].score_ptq;
+                print_message("%s %s %s: %s %.3f (expected %s %.3f)\n", models[mi],
+                              petal_backend_name(backends[bi]), photos[pi].photo, label, prob[best],
+                              photos[pi].label, expect);
+                assert_string_equal(label, photos[pi].label);
+                assert_true(fabsf(prob[best] - expect) <= 0.08f);
+                total += fabsf(prob[best] - expect);
+                petal_image_free(&img);
+                petal_image_free(&small);
+            }
+            print_message("%s %s: mean |score - expected| %.3f\n", models[mi],
+                          petal_backend_name(backends[bi]), total / 6);
+            petal_exec_free(e);
+        }
+        petal_model_free(m);
+    }
+}
+
 int main(void)
 {
     if (getenv("PETAL_TEST_DEBUG"))
@@ -486,6 +675,8 @@ int main(void)
         cmocka_unit_test(test_f32_quant_model),
         cmocka_unit_test(test_int8_quant_model),
         cmocka_unit_test(test_declines),
+        cmocka_unit_test(test_shared_models_vs_reference),
+        cmocka_unit_test(test_shared_photos_top1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
