@@ -116,8 +116,9 @@ static int add_conv(builder *b, int x, int cout, int k, int stride, petal_paddin
 
 static int add_binary_add(builder *b, int x1, int x2, petal_activation act)
 {
-    const petal_tensor *t = &b->m->tensors[x1];
-    int y = act_tensor(b, "add", 4, t->shape);
+    int shape[4]; /* copied: adding a tensor may move the tensor array */
+    memcpy(shape, b->m->tensors[x1].shape, sizeof shape);
+    int y = act_tensor(b, "add", 4, shape);
     petal_op_options o = {0};
     o.activation = act;
     int in[2] = {x1, x2};
