@@ -184,7 +184,7 @@ static int is_const(const petal_tensor *t)
     return t->data != NULL;
 }
 
-/* Creates a primitive from an op descriptor; impl names on debug. */
+/* A primitive descriptor for an op descriptor on the CPU engine. */
 static dnnl_status_t make_primitive(dnnl_state *s, const void *desc,
                                     const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
 {
@@ -325,11 +325,6 @@ static int define_output(dnnl_state *s, int tensor, const dnnl_memory_desc_t *md
     return 0;
 }
 
-static size_t plain_f32_bytes(const petal_tensor *t)
-{
-    return petal_tensor_elements(t) * sizeof(float);
-}
-
 static int define_plain_f32(dnnl_state *s, int tensor)
 {
     dnnl_memory_desc_t md;
@@ -337,7 +332,6 @@ static int define_plain_f32(dnnl_state *s, int tensor)
     if (d[0] == 0)
         d[0] = 1;
     dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a);
-    (void)plain_f32_bytes;
     return define_output(s, tensor, &md, 1, 1.0f, 0);
 }
 
@@ -1224,6 +1218,11 @@ static petal_status plan_op(dnnl_state *s, int pos, int *skip_next, petal_error 
 /* Allocates the slots and binds every step argument to its buffer. */
 static petal_status finalize(dnnl_state *s, petal_error *err)
 {
+    size_t total = 0;
+    for (int i = 0; i < s->n_slots; i++)
+        total += s->slots[i].cap;
+    petal_debug("%s: %d steps, %d activation buffers, %.1f MB", s->m->path, s->n_steps, s->n_slots,
+                (double)total / 1e6);
     for (int i = 0; i < s->n_slots; i++) {
         size_t cap = (s->slots[i].cap + 63) / 64 * 64;
         s->slots[i].buf = aligned_alloc(64, cap ? cap : 64);
