@@ -6,7 +6,8 @@
  * integer) operations, MACs of the convolutions, depthwise convolutions and fully connected
  * layers as counted by petal_exec_macs. Times are the median (and the fastest) of
  * PETAL_BENCH_RUNS runs (default 30; the reference gets a tenth of them, at least 3) after
- * warm-up runs, on random input images. */
+ * warm-up runs, on random input images. PETAL_BENCH_MODEL=text keeps the models whose file
+ * name contains text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,9 @@ int main(void)
            runs, cores);
     for (size_t i = 0; i < sizeof model_files / sizeof model_files[0]; i++) {
         char buf[4096];
+        const char *only = getenv("PETAL_BENCH_MODEL");
+        if (only && *only && strstr(model_files[i], only) == NULL)
+            continue;
         const char *path = find_model(model_files[i], buf, sizeof buf);
         if (path == NULL)
             continue;
