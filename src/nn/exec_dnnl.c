@@ -1140,10 +1140,31 @@ static void dnnl_destroy(void *state)
     free(s);
 }
 
-/* Rejects, before any planning, operators and tensor types the backend cannot run. */
+/* Largest tensor planned: 2^28 elements (1 GiB of floats). */
+#define MAX_ELEMENTS ((size_t)1 << 28)
+
+/* Whether every dimension of t is positive and the element count stays within MAX_ELEMENTS. */
+static int tensor_size_ok(const petal_tensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] < 1 || (size_t)t->shape[d] > MAX_ELEMENTS)
+            return 0;
+        n *= (size_t)t->shape[d];
+        if (n > MAX_ELEMENTS)
+            return 0;
+    }
+    return 1;
+}
+
+/* Rejects, before any planning, operators and tensor types the backend cannot run, and
+ * tensors with empty, negative or oversized shapes. */
 static petal_status check_support(dnnl_state *s, petal_error *err)
 {
     const petal_model *m = s->m;
+    if (!tensor_size_ok(&m->tensors[s->plan->input]))
+        return petal_error_set(err, PETAL_ERR_UNSUPPORTED, "%s: input tensor %s has a bad shape",
+                               m->path, m->tensors[s->plan->input].name);
     for (int pos = 0; pos < s->plan->n_ops; pos++) {
         int oi = s->plan->ops[pos];
         const petal_op *op = &m->ops[oi];
@@ -1180,6 +1201,13 @@ static petal_status check_support(dnnl_state *s, petal_error *err)
             if (op->inputs[k] >= m->n_tensors)
                 return petal_error_set(err, PETAL_ERR_FORMAT, "%s: operator %d has a bad input",
                                        m->path, oi);
+        for (int k = 0; k < op->n_inputs + op->n_outputs; k++) {
+            int t = k < op->n_inputs ? op->inputs[k] : op->outputs[k - op->n_inputs];
+            if (t >= 0 && !tensor_size_ok(&m->tensors[t]))
+                return petal_error_set(err, PETAL_ERR_UNSUPPORTED,
+                                       "%s: operator %d (%s): tensor %s has a bad shape", m->path,
+                                       oi, petal_op_name(op->code), m->tensors[t].name);
+        }
     }
     return PETAL_OK;
 }

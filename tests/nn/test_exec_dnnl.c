@@ -667,6 +667,66 @@ static void test_shared_photos_top1(void **state)
     }
 }
 
+/* Models with one corrupted shape or option (the kind a hostile file that still parses
+ * could carry): every backend either declines at create with an error or runs without
+ * reading or writing out of bounds (checked under ASan). */
+static void test_corrupted_models(void **state)
+{
+    (void)state;
+    PETAL_REQUIRE_MODEL(path, "mobilenet_v1_0.25_128_quant.tflite");
+    static const int values[] = {0, 1, 2, 3, 5, 7, 64, 100000, -1};
+    int created = 0, declined = 0;
+    rng_state = 4242;
+    for (int iter = 0; iter < 24; iter++) {
+        petal_model *m = NULL;
+        petal_error err = {0};
+        if (petal_model_load(path, &m, &err) != PETAL_OK)
+            fail_msg("%s", err.msg);
+        int v = values[(int)frand(0, 8.99f)];
+        if (iter % 2 == 0) { /* a tensor dimension */
+            petal_tensor *t = &m->tensors[(int)frand(0, (float)m->n_tensors - 0.01f)];
+            if (t->rank > 0)
+                t->shape[(int)frand(0, (float)t->rank - 0.01f)] = v;
+        } else { /* an operator option */
+            petal_op *op = &m->ops[(int)frand(0, (float)m->n_ops - 0.01f)];
+            switch (iter % 6) {
+            case 1:
+                op->opt.stride_h = v;
+                break;
+            case 3:
+                op->opt.filter_w = v;
+                break;
+            default:
+                op->opt.padding = (petal_padding)(v & 1);
+                op->opt.dilation_h = v;
+                break;
+            }
+        }
+        for (int b = 0; b < 2; b++) {
+            petal_exec_options o = petal_exec_defaults();
+            o.backend = b ? PETAL_BACKEND_DNNL_INT8 : PETAL_BACKEND_DNNL_F32;
+            o.threads = 1;
+            petal_exec *e = NULL;
+            if (petal_exec_create(m, &o, &e, &err) != PETAL_OK) {
+                assert_null(e);
+                assert_true(err.msg[0] != '\0');
+                declined++;
+                continue;
+            }
+            created++;
+            size_t n = petal_tensor_elements(petal_exec_input_tensor(e));
+            float *in = calloc(n ? n : 1, sizeof(float));
+            assert_int_equal(petal_exec_set_input_float(e, in, n, &err), PETAL_OK);
+            assert_int_equal(petal_exec_run(e, &err), PETAL_OK);
+            free(in);
+            petal_exec_free(e);
+        }
+        petal_model_free(m);
+    }
+    print_message("corrupted models: %d plans created and run, %d declined\n", created, declined);
+    assert_true(declined > 0);
+}
+
 int main(void)
 {
     if (getenv("PETAL_TEST_DEBUG"))
@@ -678,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_declines),
         cmocka_unit_test(test_shared_models_vs_reference),
         cmocka_unit_test(test_shared_photos_top1),
+        cmocka_unit_test(test_corrupted_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
