@@ -6,8 +6,8 @@
  * integer) operations, MACs of the convolutions, depthwise convolutions and fully connected
  * layers as counted by petal_exec_macs. Times are the median (and the fastest) of
  * PETAL_BENCH_RUNS runs (default 30; the reference gets a tenth of them, at least 3) after
- * warm-up runs, on random input images. PETAL_BENCH_MODEL=text keeps the models whose file
- * name contains text. */
+ * warm-up runs, on random input images, interleaved across backends. PETAL_BENCH_MODEL=text keeps
+ * the models whose file name contains text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,71 +46,116 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-typedef struct timing {
-    double median, fastest, macs;
+/* One backend at one thread count, with its run times. */
+typedef struct config {
     petal_backend backend;
-} timing;
+    int threads;
+    petal_exec *exec;
+    double *times;
+    int n_times;
+    char name[64];
+} config;
 
-/* Times one backend at one thread count; returns 0, or -1 when it cannot run the model. */
-static int time_backend(const petal_model *m, petal_backend backend, int threads, int runs,
-                        timing *out)
+static double median_of(config *c)
+{
+    qsort(c->times, (size_t)c->n_times, sizeof *c->times, cmp_double);
+    return c->times[c->n_times / 2];
+}
+
+/* Plans a configuration and sets a random image as its input; 0, or -1 (with a line saying
+ * why) when the backend cannot run the model. */
+static int config_open(const petal_model *m, config *c, int runs)
 {
     petal_exec_options o = petal_exec_defaults();
-    o.backend = backend;
-    o.threads = threads;
-    petal_exec *e = NULL;
+    o.backend = c->backend;
+    o.threads = c->threads;
     petal_error err = {0};
-    if (petal_exec_create(m, &o, &e, &err) != PETAL_OK) {
-        printf("  %-12s threads=%d: not available (%s)\n", petal_backend_name(backend), threads,
-               err.msg);
+    if (petal_exec_create(m, &o, &c->exec, &err) != PETAL_OK) {
+        printf("  %-22s threads=%d: not available (%s)\n", petal_backend_name(c->backend),
+               c->threads, err.msg);
         return -1;
     }
-    int h, w, c;
-    petal_exec_input_size(e, &h, &w, &c);
-    size_t n = (size_t)h * w * c;
-    uint8_t *rgb = malloc(n);
-    double *t = malloc((size_t)runs * sizeof(double));
-    if (rgb == NULL || t == NULL) {
+    snprintf(c->name, sizeof c->name, "%s%s%s", petal_backend_name(c->backend),
+             c->backend == PETAL_BACKEND_AUTO ? "=" : "",
+             c->backend == PETAL_BACKEND_AUTO ? petal_backend_name(petal_exec_backend(c->exec))
+                                              : "");
+    int h, w, ch;
+    petal_exec_input_size(c->exec, &h, &w, &ch);
+    size_t n = (size_t)h * w * ch;
+    uint8_t *rgb = malloc(n ? n : 1);
+    c->times = malloc((size_t)runs * sizeof(double));
+    if (rgb == NULL || c->times == NULL) {
         free(rgb);
-        free(t);
-        petal_exec_free(e);
         return -1;
     }
     srand(7);
     for (size_t i = 0; i < n; i++)
         rgb[i] = (uint8_t)(rand() & 255);
-    int ok = petal_exec_set_input_rgb(e, rgb, 127.5f, 127.5f, &err) == PETAL_OK;
-    int warm = backend == PETAL_BACKEND_REFERENCE ? 1 : 3;
-    for (int i = 0; i < warm && ok; i++)
-        ok = petal_exec_run(e, &err) == PETAL_OK;
-    for (int i = 0; i < runs && ok; i++) {
-        double t0 = petal_now_ms();
-        ok = petal_exec_run(e, &err) == PETAL_OK;
-        t[i] = petal_now_ms() - t0;
-    }
-    if (ok) {
-        qsort(t, (size_t)runs, sizeof *t, cmp_double);
-        out->median = t[runs / 2];
-        out->fastest = t[0];
-        out->macs = petal_exec_macs(e);
-        out->backend = petal_exec_backend(e);
-    } else {
-        printf("  %-12s threads=%d: run failed (%s)\n", petal_backend_name(backend), threads,
-               err.msg);
-    }
+    int ok = petal_exec_set_input_rgb(c->exec, rgb, 127.5f, 127.5f, &err) == PETAL_OK;
     free(rgb);
-    free(t);
-    petal_exec_free(e);
+    if (!ok)
+        printf("  %-22s: %s\n", c->name, err.msg);
     return ok ? 0 : -1;
 }
 
-static void report(const char *name, int threads, const timing *t, const timing *ref)
+static int config_run(config *c)
 {
-    printf("  %-12s threads=%d: %8.2f ms/image (fastest %7.2f), %6.1f GFLOP/s", name, threads,
-           t->median, t->fastest, 2 * t->macs / (t->median * 1e6));
-    if (ref && ref->median > 0 && t != ref)
-        printf(", %5.1fx the reference", ref->median / t->median);
-    printf("\n");
+    petal_error err = {0};
+    double t0 = petal_now_ms();
+    if (petal_exec_run(c->exec, &err) != PETAL_OK) {
+        printf("  %-22s threads=%d: run failed (%s)\n", c->name, c->threads, err.msg);
+        return -1;
+    }
+    c->times[c->n_times++] = petal_now_ms() - t0;
+    return 0;
+}
+
+/* Times every configuration on one model. Runs are interleaved (one run of each
+ * configuration per round) so that load from other processes falls on all of them alike. */
+static void bench_model(const petal_model *m, const char *file, int runs, int ref_runs, int cores)
+{
+    config cfg[7];
+    int n = 0;
+    cfg[n++] = (config){PETAL_BACKEND_REFERENCE, 1, NULL, NULL, 0, "reference"};
+    petal_backend backends[] = {PETAL_BACKEND_DNNL_F32, PETAL_BACKEND_DNNL_INT8,
+                                PETAL_BACKEND_AUTO};
+    for (int b = 0; b < 3; b++) {
+        cfg[n++] = (config){backends[b], 1, NULL, NULL, 0, ""};
+        if (cores > 1)
+            cfg[n++] = (config){backends[b], cores, NULL, NULL, 0, ""};
+    }
+    int ok[7];
+    for (int i = 0; i < n; i++)
+        ok[i] = config_open(m, &cfg[i], runs) == 0;
+    for (int i = 0; i < n; i++) /* warm-up */
+        for (int k = 0; k < (i == 0 ? 1 : 3) && ok[i]; k++)
+            ok[i] = config_run(&cfg[i]) == 0;
+    for (int i = 0; i < n; i++)
+        cfg[i].n_times = 0;
+    for (int r = 0; r < runs; r++)
+        for (int i = 0; i < n; i++)
+            if (ok[i] && (i > 0 || r < ref_runs))
+                ok[i] = config_run(&cfg[i]) == 0;
+
+    double macs = cfg[0].exec ? petal_exec_macs(cfg[0].exec) : 0;
+    for (int i = 1; i < n && macs == 0; i++)
+        macs = cfg[i].exec ? petal_exec_macs(cfg[i].exec) : 0;
+    printf("%s (%.0f M MACs)\n", file, macs / 1e6);
+    double ref = ok[0] && cfg[0].n_times > 0 ? median_of(&cfg[0]) : 0;
+    for (int i = 0; i < n; i++) {
+        if (!ok[i] || cfg[i].n_times == 0)
+            continue;
+        double med = median_of(&cfg[i]);
+        printf("  %-22s threads=%d: %8.2f ms/image (fastest %7.2f), %6.1f GFLOP/s", cfg[i].name,
+               cfg[i].threads, med, cfg[i].times[0], 2 * macs / (med * 1e6));
+        if (i > 0 && ref > 0)
+            printf(", %5.1fx the reference", ref / med);
+        printf("\n");
+    }
+    for (int i = 0; i < n; i++) {
+        petal_exec_free(cfg[i].exec);
+        free(cfg[i].times);
+    }
 }
 
 int main(void)
@@ -140,25 +185,7 @@ int main(void)
             printf("%s: %s\n", model_files[i], err.msg);
             continue;
         }
-        timing ref = {0}, t;
-        int have_ref = time_backend(m, PETAL_BACKEND_REFERENCE, 1, ref_runs, &ref) == 0;
-        printf("%s (%.0f M MACs)\n", model_files[i], have_ref ? ref.macs / 1e6 : 0.0);
-        if (have_ref)
-            report("reference", 1, &ref, NULL);
-        petal_backend backends[] = {PETAL_BACKEND_DNNL_F32, PETAL_BACKEND_DNNL_INT8,
-                                    PETAL_BACKEND_AUTO};
-        for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
-            int thread_counts[2] = {1, cores};
-            for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
-                if (time_backend(m, backends[b], thread_counts[k], runs, &t) != 0)
-                    continue;
-                char name[64];
-                snprintf(name, sizeof name, "%s%s%s", petal_backend_name(backends[b]),
-                         backends[b] == PETAL_BACKEND_AUTO ? "=" : "",
-                         backends[b] == PETAL_BACKEND_AUTO ? petal_backend_name(t.backend) : "");
-                report(name, thread_counts[k], &t, have_ref ? &ref : NULL);
-            }
-        }
+        bench_model(m, model_files[i], runs, ref_runs, cores);
         petal_model_free(m);
     }
     if (found == 0)
