@@ -687,6 +687,11 @@ static petal_status plan_conv(dnnl_state *s, int oi, int pos, int *skip_next, pe
     }
     if (st == dnnl_success) {
         petal_activation act = add ? add->opt.activation : op->opt.activation;
+        /* In int8, a ReLU or ReLU6 that the u8 range already imposes (zero point 0 and, for
+         * ReLU6, 6 at or above the top of the range) is left to the saturation. */
+        if (q && zy == 0 &&
+            (act == PETAL_ACT_RELU || (act == PETAL_ACT_RELU6 && 6.0f / sy >= 255.0f)))
+            act = PETAL_ACT_NONE;
         if (append_activation(po, act, q ? sy : 1.0f) != 0) {
             dnnl_post_ops_destroy(po);
             dnnl_primitive_attr_destroy(attr);
