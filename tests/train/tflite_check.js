@@ -5,7 +5,8 @@
 // runtime with the same top-1 as `petal classify`.
 //
 //   node tflite_check.js NODE_MODULES_DIR MODEL.tflite IMAGE.bmp...
-//   node tflite_check.js --crop SIZE IN.bmp OUT.bmp   (centre SIZE x SIZE crop, as a BMP)
+//   node tflite_check.js --crop SIZE IN.bmp OUT.bmp [X Y]  (SIZE x SIZE crop at X,Y, default
+//                                                          the centre, written as a BMP)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -56,10 +57,11 @@ function writeBmp(file, w, h, rgb) {
   fs.writeFileSync(file, b);
 }
 
-function crop(size, inFile, outFile) {
+function crop(size, inFile, outFile, x, y) {
   const img = readBmp(inFile);
   if (img.w < size || img.h < size) throw new Error(`${inFile}: smaller than ${size}`);
-  const x0 = Math.floor((img.w - size) / 2), y0 = Math.floor((img.h - size) / 2);
+  const x0 = Math.min(img.w - size, x === undefined ? Math.floor((img.w - size) / 2) : x);
+  const y0 = Math.min(img.h - size, y === undefined ? Math.floor((img.h - size) / 2) : y);
   const rgb = new Uint8Array(size * size * 3);
   for (let y = 0; y < size; y++)
     for (let x = 0; x < size; x++)
@@ -70,7 +72,9 @@ function crop(size, inFile, outFile) {
 
 async function main() {
   if (process.argv[2] === '--crop') {
-    crop(parseInt(process.argv[3], 10), process.argv[4], process.argv[5]);
+    const [size, inFile, outFile, x, y] = process.argv.slice(3);
+    crop(parseInt(size, 10), inFile, outFile, x === undefined ? undefined : parseInt(x, 10),
+         y === undefined ? undefined : parseInt(y, 10));
     return;
   }
   const [modules, modelFile, ...images] = process.argv.slice(2);
