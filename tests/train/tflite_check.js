@@ -1,6 +1,7 @@
 // tflite_check.js - runs a .tflite model in the official TensorFlow Lite interpreter (the
 // WebAssembly build shipped by npm's @tensorflow/tfjs-tflite) on photos given as 24-bit BMP
-// files of exactly the model's input size, and prints "FILE TOP1_INDEX SCORE" per photo.
+// files of exactly the model's input size, and prints "FILE TOP1 SCORE TOP2 SCORE2" per photo
+// (class indices and scores of the best two).
 // Used by tests/train/train.sh to check that petal's exported graph runs in the official
 // runtime with the same top-1 as `petal classify`.
 //
@@ -104,9 +105,18 @@ async function main() {
     else buf.set(Float32Array.from(img.rgb, (v) => (v - 127.5) / 127.5));
     if (!runner.Infer()) throw new Error(file + ': inference failed');
     const out = vec(runner.GetOutputs())[0].data();
-    let best = 0;
-    for (let i = 1; i < out.length; i++) if (out[i] > out[best]) best = i;
-    console.log(`${file} ${best} ${Number(out[best]).toFixed(5)}`);
+    let best = 0, second = out.length > 1 ? 1 : 0;
+    if (out[second] > out[best]) [best, second] = [second, best];
+    for (let i = 2; i < out.length; i++) {
+      if (out[i] > out[best]) {
+        second = best;
+        best = i;
+      } else if (out[i] > out[second]) {
+        second = i;
+      }
+    }
+    const f = (v) => Number(v).toFixed(5);
+    console.log(`${file} ${best} ${f(out[best])} ${second} ${f(out[second])}`);
   }
 }
 

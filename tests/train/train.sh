@@ -219,11 +219,18 @@ else
         node tests/train/tflite_check.js "$NODE_DIR/node_modules" "$TMP/out.tflite" $crops \
             >"$TMP/tflite.txt" 2>"$TMP/tflite.err"
         fails=""
-        while read -r file idx score; do
+        # Same top-1 from petal classify with the float executors. (The tiny model's scores
+        # are close calls - 0.3 to 0.6 - and the oneDNN int8 path rounds them differently
+        # from TFLite's integer kernels, so it is not held to the same top-1 here.)
+        while read -r file idx score idx2 score2; do
             want=$(sed -n "$((idx + 1))p" "$TMP/labels.txt")
-            got=$("$PETAL" classify --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" \
-                --image "$file" --top_k 1 2>/dev/null | sed -n 's/^\(.*\) (score = .*/\1/p' | head -1)
-            [ "$got" = "$want" ] || fails="$fails $file:tflite=$want($score),petal=$got"
+            for backend in reference onednn-f32; do
+                got=$("$PETAL" classify --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" \
+                    --image "$file" --top_k 1 --backend $backend 2>/dev/null |
+                    sed -n 's/^\(.*\) (score = .*/\1/p' | head -1)
+                [ "$got" = "$want" ] ||
+                    fails="$fails $file:tflite=$want($score; 2nd $score2),petal-$backend=$got"
+            done
         done <"$TMP/tflite.txt"
         if [ "$(wc -l <"$TMP/tflite.txt")" -ge 6 ] && [ -z "$fails" ]; then
             echo "ok tflite_interpreter_agrees"
