@@ -198,11 +198,15 @@ NODE_DIR=$BUILD/tfjs
 if ! command -v node >/dev/null 2>&1; then
     echo "skip tflite_interpreter_agrees: node is not installed"
 else
-    if [ ! -f "$NODE_DIR/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_simd.wasm" ]; then
+    # The interpreter's exact versions are pinned by tests/train/tfjs/package-lock.json; `npm ci`
+    # installs them (no install scripts) into $BUILD/tfjs, again whenever the lock file changes.
+    if [ ! -f "$NODE_DIR/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_simd.wasm" ] ||
+        ! cmp -s tests/train/tfjs/package-lock.json "$NODE_DIR/package-lock.json"; then
+        rm -rf "$NODE_DIR"
         mkdir -p "$NODE_DIR"
-        [ -f "$NODE_DIR/package.json" ] || echo '{"name":"petal-tflite-check","private":true}' >"$NODE_DIR/package.json"
-        (cd "$NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund \
-            @tensorflow/tfjs-tflite@0.0.1-alpha.10 >/dev/null 2>&1)
+        cp tests/train/tfjs/package.json tests/train/tfjs/package-lock.json "$NODE_DIR/"
+        (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund >npm.log 2>&1) ||
+            echo "# npm ci failed: $(tail -3 "$NODE_DIR/npm.log" | tr '\n' ' ')"
     fi
     if [ ! -f "$NODE_DIR/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_simd.wasm" ]; then
         skip_or_fail tflite_interpreter_agrees "npm could not install @tensorflow/tfjs-tflite"
