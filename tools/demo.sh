@@ -22,13 +22,16 @@ if [ ! -d "$DATA" ]; then
 fi
 
 echo "demo: training on $DATA (bottleneck cache in $BUILD/bottlenecks)"
+start=$(date +%s)
 "$PETAL" train --image_dir "$DATA" --output_graph "$OUT/flowers.tflite" \
     --output_labels "$OUT/flowers.txt" --bottleneck_dir "$BUILD/bottlenecks" \
     --summaries_dir "$OUT/retrain_logs" --how_many_training_steps 4000 --learning_rate 0.01 \
     --architecture mobilenet_v2 --eval_step_interval 500
 
+echo "demo: trained in $(($(date +%s) - start)) s (a second run reuses the cache and takes seconds)"
 echo
-echo "demo: classifying a few photos with $OUT/flowers.tflite"
+echo "demo: classifying a few photos with $OUT/flowers.tflite (the last photo of three class"
+echo "      folders; held-out accuracy is the 'Final test accuracy' line above)"
 for c in daisy roses sunflowers; do
     photo=$(ls "$DATA/$c" | sort | tail -1)
     echo "--- $c/$photo"
@@ -36,4 +39,6 @@ for c in daisy roses sunflowers; do
         --image "$DATA/$c/$photo" --top_k 3
 done
 echo
-echo "demo: the trained model is $OUT/flowers.tflite (labels in $OUT/flowers.txt)"
+echo "demo: the trained model is $OUT/flowers.tflite (labels in $OUT/flowers.txt), TensorBoard"
+echo "      logs in $OUT/retrain_logs; classify your own photos with"
+echo "      $PETAL classify --graph $OUT/flowers.tflite --labels $OUT/flowers.txt --image PHOTO"
