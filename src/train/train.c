@@ -487,7 +487,7 @@ static petal_status train_head(run *r, petal_head *head, petal_train_result *res
     int live = distortions_on(&o->distort) && r->K == 0;
     double t0 = petal_now_ms();
     int steps = o->how_many_training_steps;
-    int interval = o->eval_step_interval > 0 ? o->eval_step_interval : 10;
+    int interval = o->eval_step_interval;
     for (int i = 0; st == PETAL_OK && i < steps; i++) {
         if (live)
             distort_batch_live(r, B, x, y);
@@ -655,6 +655,27 @@ static petal_status check_options(const petal_train_options *o, petal_error *err
     if (o->train_batch_size < 1 || o->how_many_training_steps < 0)
         return petal_error_set(err, PETAL_ERR_ARG,
                                "--train_batch_size must be >= 1, --how_many_training_steps >= 0");
+    if (!(o->learning_rate > 0) || !isfinite(o->learning_rate))
+        return petal_error_set(err, PETAL_ERR_ARG, "--learning_rate must be a number above 0");
+    if (!(o->l2 >= 0) || !isfinite(o->l2))
+        return petal_error_set(err, PETAL_ERR_ARG, "--l2 must be a number >= 0");
+    if (o->eval_step_interval < 1)
+        return petal_error_set(err, PETAL_ERR_ARG, "--eval_step_interval must be >= 1");
+    if (o->validation_batch_size == 0 || o->validation_batch_size < -1 || o->test_batch_size == 0 ||
+        o->test_batch_size < -1)
+        return petal_error_set(err, PETAL_ERR_ARG,
+                               "--validation_batch_size and --test_batch_size must be -1 (all) or "
+                               ">= 1 (use --validation_percentage 0 or --testing_percentage 0 to "
+                               "skip an evaluation)");
+    if (o->distorted_copies < 0 || o->intermediate_store_frequency < 0 || o->threads < 0)
+        return petal_error_set(err, PETAL_ERR_ARG,
+                               "--distorted_copies, --intermediate_store_frequency and --threads "
+                               "must be >= 0");
+    if (!o->final_tensor_name || !*o->final_tensor_name)
+        return petal_error_set(err, PETAL_ERR_ARG, "--final_tensor_name must not be empty");
+    if (!(o->input_std != 0) || !isfinite(o->input_std) || !isfinite(o->input_mean))
+        return petal_error_set(err, PETAL_ERR_ARG,
+                               "--input_std must be a number other than 0, --input_mean a number");
     return PETAL_OK;
 }
 

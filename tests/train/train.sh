@@ -257,6 +257,21 @@ fi
 grep -q "accuracy = [0-9.]*% (N=20)" "$TMP/eval.txt" && grep -q "confusion matrix" "$TMP/eval.txt" &&
     echo "ok evaluate_text" || echo "not ok evaluate_text: $(head -3 "$TMP/eval.txt")"
 
+# ---- Flag values that make no sense are refused with a one-line error ----
+bad_flags=""
+for a in "--eval_step_interval 0" "--test_batch_size 0" "--validation_batch_size -2" \
+    "--distorted_copies -1" "--l2 -1" "--learning_rate 0" "--final_tensor_name=" \
+    "--input_std 0" "--testing_percentage 95"; do
+    # shellcheck disable=SC2086
+    if "$PETAL" train --image_dir "$TMP/data" --model "$MODEL" --bottleneck_tensor "$TENSOR" \
+        --bottleneck_dir "$TMP/cache" --output_graph "$TMP/bad.tflite" $a >"$TMP/logbad" 2>&1 ||
+        ! grep -q "^petal: error: --" "$TMP/logbad" || [ -e "$TMP/bad.tflite" ]; then
+        bad_flags="$bad_flags [$a: $(tail -1 "$TMP/logbad")]"
+    fi
+done
+[ -z "$bad_flags" ] && echo "ok bad_flag_values_refused" ||
+    echo "not ok bad_flag_values_refused:$bad_flags"
+
 # ---- .pb output name gets a note; a missing model names where it looked ----
 train --output_graph "$TMP/graph.pb" --output_labels "$TMP/l.txt" --summaries_dir "" \
     --how_many_training_steps 2 >"$TMP/log3" 2>&1
