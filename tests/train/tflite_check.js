@@ -116,7 +116,8 @@ async function main() {
       }
     }
     const f = (v) => Number(v).toFixed(5);
-    console.log(`${file} ${best} ${f(out[best])} ${second} ${f(out[second])}`);
+    const all = Array.from(out, f).join(',');
+    console.log(`${file} ${best} ${f(out[best])} ${second} ${f(out[second])} ${all}`);
   }
 }
 

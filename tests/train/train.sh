@@ -226,13 +226,19 @@ else
         # Same top-1 from petal classify with the float executors. (The tiny model's scores
         # are close calls - 0.3 to 0.6 - and the oneDNN int8 path rounds them differently
         # from TFLite's integer kernels, so it is not held to the same top-1 here.)
-        while read -r file idx score idx2 score2; do
+        while read -r file idx score idx2 score2 all; do
             want=$(sed -n "$((idx + 1))p" "$TMP/labels.txt")
             for backend in reference onednn-f32; do
                 got=$("$PETAL" classify --graph "$TMP/out.tflite" --labels "$TMP/labels.txt" \
                     --image "$file" --top_k 1 --backend $backend 2>/dev/null |
                     sed -n 's/^\(.*\) (score = .*/\1/p' | head -1)
-                [ "$got" = "$want" ] ||
+                [ -n "$got" ] && [ "$got" = "$want" ] && continue
+                # A near tie in TFLite's integer scores may fall either way in float: petal's
+                # top-1 is accepted when TFLite scored it within 0.03 of its own top-1.
+                gi=$(grep -n -x -F "$got" "$TMP/labels.txt" | head -1 | cut -d: -f1)
+                gs=$(echo "$all" | cut -d, -f"${gi:-999}")
+                tie=$(awk -v a="$score" -v b="${gs:-0}" 'BEGIN { print (b != "" && a - b < 0.03) ? 1 : 0 }')
+                [ -n "$got" ] && [ -n "$gs" ] && [ "$tie" = 1 ] ||
                     fails="$fails $file:tflite=$want($score; 2nd $score2),petal-$backend=$got"
             done
         done <"$TMP/tflite.txt"
