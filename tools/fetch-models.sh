@@ -1,8 +1,9 @@
 #!/bin/sh
 # fetch-models.sh - downloads the pretrained models petal uses into a folder (default
-# ./models) from their upstream location, skipping files already there, and checks each
-# file's SHA-256. The table matches src/train/arch.c (backbones) plus the tiny test model
-# and the ImageNet labels. Needs curl and internet access.
+# ./models) from their upstream location, skipping files already where petal looks for them
+# ($PETAL_MODEL_DIR, ./models, ../shared/models), and checks each file's SHA-256. The table
+# matches src/train/arch.c (backbones) plus the tiny test model and the ImageNet labels. Needs
+# curl and internet access for the files it downloads.
 #
 #   tools/fetch-models.sh [DIR]
 set -eu
@@ -26,8 +27,17 @@ failed=0
 echo "$MODELS" | while read -r file sum; do
     [ -n "$file" ] || continue
     dest="$DIR/$file"
-    if [ -f "$dest" ] && [ "$(sha256_of "$dest")" = "$sum" ]; then
-        echo "models: $file is present"
+    found=""
+    # petal looks in --model_dir, $PETAL_MODEL_DIR, ./models and ../shared/models: a file with
+    # the right hash in any of these is not missing.
+    for d in "$DIR" ${PETAL_MODEL_DIR:+"$PETAL_MODEL_DIR"} models ../shared/models; do
+        if [ -f "$d/$file" ] && [ "$(sha256_of "$d/$file")" = "$sum" ]; then
+            found=$d
+            break
+        fi
+    done
+    if [ -n "$found" ]; then
+        echo "models: $file is present in $found"
         continue
     fi
     echo "models: downloading $file"
@@ -47,7 +57,13 @@ echo "$MODELS" | while read -r file sum; do
     echo "models: $file ok"
 done || failed=1
 
-if [ ! -f "$DIR/imagenet_labels.txt" ]; then
+labels_found=""
+for d in "$DIR" ${PETAL_MODEL_DIR:+"$PETAL_MODEL_DIR"} models ../shared/models; do
+    [ -f "$d/imagenet_labels.txt" ] && labels_found=$d && break
+done
+if [ -n "$labels_found" ]; then
+    echo "models: imagenet_labels.txt is present in $labels_found"
+else
     echo "models: downloading imagenet_labels.txt"
     if curl -fsSL --retry 3 -o "$DIR/imagenet_labels.txt.part" "$BASE/imagenet_labels.txt"; then
         mv "$DIR/imagenet_labels.txt.part" "$DIR/imagenet_labels.txt"
