@@ -1,13 +1,20 @@
 #!/bin/sh
 # fetch-models.sh - downloads the pretrained models petal uses into a folder (default
 # ./models) from their upstream location, skipping files already where petal looks for them
-# ($PETAL_MODEL_DIR, ./models, ../shared/models), and checks each file's SHA-256. The table
-# matches src/train/arch.c (backbones) plus the tiny test model and the ImageNet labels. Needs
+# (./models, $PETAL_MODEL_DIR, ../shared/models; only DIR for another DIR), and checks each
+# file's SHA-256. The table matches src/train/arch.c (backbones) plus the tiny test model and the ImageNet labels. Needs
 # curl and internet access for the files it downloads.
 #
 #   tools/fetch-models.sh [DIR]
 set -eu
 DIR=${1:-models}
+# Where petal looks for models; with another DIR than ./models only DIR counts (a folder
+# being filled, e.g. for a container image).
+if [ "$DIR" != models ]; then
+    LOOK="$DIR"
+else
+    LOOK="models ${PETAL_MODEL_DIR:-} ../shared/models"
+fi
 BASE=https://github.com/google-coral/test_data/raw/104342d2d3480b3e66203073dac24f4e2dbb4c41
 mkdir -p "$DIR"
 
@@ -28,9 +35,8 @@ echo "$MODELS" | while read -r file sum; do
     [ -n "$file" ] || continue
     dest="$DIR/$file"
     found=""
-    # petal looks in --model_dir, $PETAL_MODEL_DIR, ./models and ../shared/models: a file with
-    # the right hash in any of these is not missing.
-    for d in "$DIR" ${PETAL_MODEL_DIR:+"$PETAL_MODEL_DIR"} models ../shared/models; do
+    # A file with the right hash where petal finds it is not missing.
+    for d in $LOOK; do
         if [ -f "$d/$file" ] && [ "$(sha256_of "$d/$file")" = "$sum" ]; then
             found=$d
             break
@@ -58,7 +64,7 @@ echo "$MODELS" | while read -r file sum; do
 done || failed=1
 
 labels_found=""
-for d in "$DIR" ${PETAL_MODEL_DIR:+"$PETAL_MODEL_DIR"} models ../shared/models; do
+for d in $LOOK; do
     [ -f "$d/imagenet_labels.txt" ] && labels_found=$d && break
 done
 if [ -n "$labels_found" ]; then
