@@ -2,8 +2,8 @@
 # fetch-models.sh - downloads the pretrained models petal uses into a folder (default
 # ./models) from their upstream location, skipping files already where petal looks for them
 # (./models, $PETAL_MODEL_DIR, ../shared/models; only DIR for another DIR), and checks each
-# file's SHA-256. The table matches src/train/arch.c (backbones) plus the tiny test model and the ImageNet labels. Needs
-# curl and internet access for the files it downloads.
+# file's SHA-256. The table matches src/train/arch.c (backbones) plus the tiny test model and
+# the ImageNet labels. Needs curl and internet access for the files it downloads.
 #
 #   tools/fetch-models.sh [DIR]
 set -eu
