@@ -56,35 +56,54 @@ LIBPETAL  := $(BUILD)/libpetal.a
 .PHONY: all deps test test-unit test-asan test-fuzz check-format format bench demo models \
 	fuzz-bins tests clean
 .DEFAULT_GOAL := all
+# Keep object files of tests between runs.
+.SECONDARY:
 
 all: $(BUILD)/petal
 
+# V=1 shows the full compiler command lines.
+ifeq ($(V),1)
+  Q :=
+  say := @true
+else
+  Q := @
+  say := @printf '  %-6s %s\n'
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(say) CC $@
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIBPETAL): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/petal: $(CLI_OBJS) $(LIBPETAL)
-	$(CC) $(SANLINK) $(CLI_OBJS) $(LIBPETAL) $(LIBS) -o $@
+	$(say) LINK $@
+	$(Q)$(CC) $(SANLINK) $(CLI_OBJS) $(LIBPETAL) $(LIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(COMMON_TEST_OBJS) $(LIBPETAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests $< $(COMMON_TEST_OBJS) $(LIBPETAL) -lcmocka $(LIBS) $(SANLINK) -o $@
+	$(say) TEST $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(COMMON_TEST_OBJS) $(LIBPETAL) -lcmocka $(LIBS) \
+		$(SANLINK) -o $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests -c $< -o $@
+	$(say) CC $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -c $< -o $@
 
 $(BUILD)/fuzz/%: $(TEST_DIR)/fuzz/%.c $(LIBPETAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $< $(LIBPETAL) $(LIBS) -o $@
+	$(say) FUZZ $@
+	$(Q)$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $< $(LIBPETAL) $(LIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(LIBPETAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ibench $< $(LIBPETAL) $(LIBS) -o $@
+	$(say) BENCH $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Ibench $< $(LIBPETAL) $(LIBS) -o $@
 
 tests: $(BUILD)/petal $(TEST_BINS)
 fuzz-bins: $(FUZZ_BINS)

@@ -30,9 +30,11 @@ typedef struct petal_backend_impl {
     void (*destroy)(void *state);
 } petal_backend_impl;
 
-extern const petal_backend_impl petal_backend_reference_impl;
-extern const petal_backend_impl petal_backend_dnnl_f32_impl;
-extern const petal_backend_impl petal_backend_dnnl_int8_impl;
+/* Weak so that a build without one backend's source still links; exec.c reports a missing
+ * backend as unavailable. */
+extern const petal_backend_impl petal_backend_reference_impl __attribute__((weak));
+extern const petal_backend_impl petal_backend_dnnl_f32_impl __attribute__((weak));
+extern const petal_backend_impl petal_backend_dnnl_int8_impl __attribute__((weak));
 
 /* Dequantizes a constant tensor (float32, uint8, int8 or int32 with per-tensor or
  * per-channel quantization) into a new malloc'd float array; NULL with err on failure. */
