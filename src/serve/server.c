@@ -222,8 +222,7 @@ static petal_status make_static_answers(petal_server *s, petal_error *err)
     cJSON_AddNumberToObject(root, "labels", s->n_labels);
     cJSON_AddNumberToObject(root, "workers", s->n_workers);
     cJSON_AddNumberToObject(root, "threads_per_worker", s->threads_per_worker);
-    cJSON_AddStringToObject(root, "backend",
-                            petal_backend_name(petal_exec_backend(s->execs[0])));
+    cJSON_AddStringToObject(root, "backend", petal_backend_name(petal_exec_backend(s->execs[0])));
     cJSON *input = cJSON_AddArrayToObject(root, "input");
     if (input) {
         cJSON_AddItemToArray(input, cJSON_CreateNumber(s->in_height));
@@ -284,8 +283,8 @@ static int job_classify(petal_server *s, petal_exec *exec, request *r)
         char boundary[PETAL_MULTIPART_MAX_BOUNDARY + 1];
         if (petal_multipart_boundary(r->content_type, boundary, &err) != PETAL_OK)
             return job_fail(r, MHD_HTTP_BAD_REQUEST, err.msg);
-        petal_status st = petal_multipart_find(r->body, r->len, boundary, "image", "upload",
-                                               &image, &image_len, &err);
+        petal_status st = petal_multipart_find(r->body, r->len, boundary, "image", "upload", &image,
+                                               &image_len, &err);
         if (st != PETAL_OK)
             return job_fail(r, MHD_HTTP_BAD_REQUEST, err.msg);
         const uint8_t *k;
@@ -324,8 +323,8 @@ static int job_classify(petal_server *s, petal_exec *exec, request *r)
         return job_fail(r, decode_status(st), err.msg);
     double t1 = petal_now_ms();
 
-    st = petal_exec_set_input_rgb(exec, resized.pixels, s->opts.input_mean, s->opts.input_std,
-                                  &err);
+    st =
+        petal_exec_set_input_rgb(exec, resized.pixels, s->opts.input_mean, s->opts.input_std, &err);
     petal_image_free(&resized);
     if (st == PETAL_OK)
         st = petal_exec_run(exec, &err);
@@ -521,8 +520,8 @@ static int append_body(petal_server *s, request *r, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state)
 {
     petal_server *s = cls;
     request *r = *state;
@@ -674,8 +673,8 @@ static petal_status load_model(petal_server *s, petal_error *err)
     size_t n_out = petal_tensor_elements(&s->model->tensors[out_index]);
     if (n_out != (size_t)s->n_labels)
         return petal_error_set(err, PETAL_ERR_ARG,
-                               "%s has %d labels but %s gives %zu scores per image",
-                               s->opts.labels, s->n_labels, s->opts.graph, n_out);
+                               "%s has %d labels but %s gives %zu scores per image", s->opts.labels,
+                               s->n_labels, s->opts.graph, n_out);
     return PETAL_OK;
 }
 
@@ -700,12 +699,11 @@ static petal_status start_daemon(petal_server *s, petal_error *err)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->opts.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opts.max_connections, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+                                 s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_connections,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
     if (s->daemon == NULL)
         return petal_error_set(err, PETAL_ERR_INTERNAL, "%s:%d: cannot start the HTTP daemon",
                                s->host, s->port);
@@ -718,9 +716,8 @@ petal_status petal_server_start(const petal_serve_options *opts, petal_server **
     *out = NULL;
     if (opts->graph == NULL || opts->labels == NULL)
         return petal_error_set(err, PETAL_ERR_ARG, "serve needs a model (--graph) and labels");
-    if (opts->max_body == 0 || opts->top_k < 1 || opts->top_k > MAX_TOP_K ||
-        opts->timeout_s < 0 || opts->max_connections < 1 || opts->port < 0 ||
-        opts->port > 65535)
+    if (opts->max_body == 0 || opts->top_k < 1 || opts->top_k > MAX_TOP_K || opts->timeout_s < 0 ||
+        opts->max_connections < 1 || opts->port < 0 || opts->port > 65535)
         return petal_error_set(err, PETAL_ERR_ARG, "serve: invalid options");
     petal_server *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -751,8 +748,8 @@ petal_status petal_server_start(const petal_serve_options *opts, petal_server **
     }
     petal_info("serving %s (%d labels, %s) on http://%s:%d/ with %d worker%s x %d thread%s",
                s->model_name, s->n_labels, petal_backend_name(petal_exec_backend(s->execs[0])),
-               s->host, s->port, s->n_workers, s->n_workers == 1 ? "" : "s",
-               s->threads_per_worker, s->threads_per_worker == 1 ? "" : "s");
+               s->host, s->port, s->n_workers, s->n_workers == 1 ? "" : "s", s->threads_per_worker,
+               s->threads_per_worker == 1 ? "" : "s");
     *out = s;
     return PETAL_OK;
 }
