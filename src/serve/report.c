@@ -320,10 +320,11 @@ static void draw_chart(buf *b, const petal_report *r, int accuracy)
         c.y1 = ceil((c.y1 > 0 ? c.y1 : 1) / step) * step;
     }
 
-    buf_printf(b,
-               "<figure>\n<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"%s-t\" "
-               "class=\"chart\">\n<title id=\"%s-t\">%s per step, train and validation</title>\n",
-               SVG_W, SVG_H, id, id, what);
+    buf_printf(
+        b,
+        "<figure>\n<h3>%s</h3>\n<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"%s-t\" "
+        "class=\"chart\">\n<title id=\"%s-t\">%s per step, train and validation</title>\n",
+        what, SVG_W, SVG_H, id, id, what);
     /* Axes, grid and tick labels. */
     double ystep = nice_step(c.y1 - c.y0, 5);
     for (double y = c.y0; y <= c.y1 + ystep * 1e-6; y += ystep) {
@@ -508,8 +509,9 @@ static const char page_style[] =
     "dl.info{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:0}\n"
     "dl.info dt{color:var(--muted)}dl.info dd{margin:0;overflow-wrap:anywhere}\n"
     ".headline{font-size:1.3rem;font-weight:600}\n"
-    ".charts{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}\n"
-    "svg.chart{width:100%;max-width:640px;height:auto;font-size:12px;fill:var(--fg)}\n"
+    ".charts{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}\n"
+    ".charts figure{flex:1 1 440px;max-width:640px}h3{font-size:1.05rem;margin:.4rem 0}\n"
+    "svg.chart{width:100%;height:auto;font-size:14px;fill:var(--fg)}\n"
     "svg .grid{stroke:#e1e4e8}svg .axis{stroke:#767676}\n"
     ".key{display:inline-block;width:2rem;border-top:3px solid;vertical-align:middle;"
     "margin:0 .4rem 0 .8rem}.key.dashed{border-top-style:dashed}\n"
@@ -522,7 +524,8 @@ static const char page_style[] =
     "padding:0 2px}\n"
     "table.confusion.compact thead th span{writing-mode:vertical-rl}\n"
     "caption{caption-side:bottom;text-align:left;color:var(--muted);padding:.3rem 0}\n"
-    "ul.misses{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.8rem}\n"
+    "ul.misses{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.8rem;"
+    "align-items:flex-start}\n"
     "ul.misses figcaption{font-size:.85rem;max-width:10rem;overflow-wrap:anywhere}\n"
     ".pred{color:#a4161a}.file{color:var(--muted)}\n"
     ".nothumb{display:flex;align-items:center;justify-content:center;text-align:center;"
