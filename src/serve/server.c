@@ -746,7 +746,7 @@ petal_status petal_server_start(const petal_serve_options *opts, petal_server **
         petal_server_stop(s);
         return st;
     }
-    petal_info("serving %s (%d labels, %s) on http://%s:%d/ with %d worker%s x %d thread%s",
+    petal_info("model %s: %d labels, backend %s, listening on %s:%d, %d worker%s x %d thread%s",
                s->model_name, s->n_labels, petal_backend_name(petal_exec_backend(s->execs[0])),
                s->host, s->port, s->n_workers, s->n_workers == 1 ? "" : "s", s->threads_per_worker,
                s->threads_per_worker == 1 ? "" : "s");
