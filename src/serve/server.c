@@ -50,7 +50,8 @@ typedef struct request {
     int top_k;          /* from ?top_k=, 0 = not given */
     uint8_t *body;
     size_t len, cap;
-    int too_large; /* body went over max_body: the rest is discarded, then 413 */
+    size_t announced; /* Content-Length, 0 if none */
+    int too_large;    /* body went over max_body: the rest is discarded, then 413 */
     /* Filled by the worker, read by the daemon thread after MHD_resume_connection. */
     int done;
     unsigned status;
@@ -476,12 +477,14 @@ static enum MHD_Result begin_request(petal_server *s, request *r, const char *ur
         return respond_error(r, MHD_HTTP_BAD_REQUEST, "top_k must be a number from 1 to 1000");
     const char *length =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (length != NULL && strtoull(length, NULL, 10) > s->opts.max_body) {
+    unsigned long long announced = length ? strtoull(length, NULL, 10) : 0;
+    if (announced > s->opts.max_body) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body of %s bytes is over the limit of %zu (--max_body)",
                  length, s->opts.max_body);
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
+    r->announced = (size_t)announced;
     const char *type =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (type != NULL && (r->content_type = strdup(type)) == NULL)
@@ -503,7 +506,8 @@ static int append_body(petal_server *s, request *r, const char *data, size_t n)
         return 0;
     }
     if (r->len + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 64 * 1024;
+        /* One allocation when the length was announced; doubling otherwise. */
+        size_t cap = r->cap ? r->cap : r->announced > 0 ? r->announced : 64 * 1024;
         while (cap < r->len + n)
             cap *= 2;
         if (cap > s->opts.max_body)
