@@ -541,8 +541,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *state = r;
         return begin_request(s, r, url, method);
     }
-    if (r->route != ROUTE_CLASSIFY)
-        return MHD_YES; /* answered already; the rest of the body is ignored */
+    if (r->route != ROUTE_CLASSIFY || r->logged_status != 0) {
+        *upload_size = 0; /* answered already; the rest of the body is ignored */
+        return MHD_YES;
+    }
     if (*upload_size > 0) {
         int rc = append_body(s, r, upload_data, *upload_size);
         *upload_size = 0;
