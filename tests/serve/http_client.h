@@ -32,13 +32,13 @@ typedef struct http_conn {
     size_t have; /* bytes read but not consumed */
 } http_conn;
 
-static void http_reply_free(http_reply *r)
+static inline void http_reply_free(http_reply *r)
 {
     free(r->body);
     r->body = NULL;
 }
 
-static int http_connect(http_conn *c)
+static inline int http_connect(http_conn *c)
 {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
@@ -60,7 +60,7 @@ static int http_connect(http_conn *c)
     return 0;
 }
 
-static void http_close(http_conn *c)
+static inline void http_close(http_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -69,7 +69,7 @@ static void http_close(http_conn *c)
 }
 
 /* Sends all bytes; -1 if the peer closed or failed. */
-static int http_send_all(int fd, const void *data, size_t len)
+static inline int http_send_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -85,7 +85,7 @@ static int http_send_all(int fd, const void *data, size_t len)
 }
 
 /* Reads more bytes into the buffer; returns the count, 0 at EOF, -1 on error. */
-static ssize_t http_fill(http_conn *c)
+static inline ssize_t http_fill(http_conn *c)
 {
     if (c->have == sizeof c->buf)
         return -1;
@@ -98,14 +98,14 @@ static ssize_t http_fill(http_conn *c)
     return n;
 }
 
-static void http_consume(http_conn *c, size_t n)
+static inline void http_consume(http_conn *c, size_t n)
 {
     memmove(c->buf, c->buf + n, c->have - n);
     c->have -= n;
 }
 
 /* Reads one response (status line, headers, body by Content-Length or to EOF). */
-static int http_read_reply(http_conn *c, http_reply *r)
+static inline int http_read_reply(http_conn *c, http_reply *r)
 {
     char *end;
     for (;;) {
@@ -166,9 +166,9 @@ static int http_read_reply(http_conn *c, http_reply *r)
  * "Name: value\r\n" lines or NULL. chunked: send the body with Transfer-Encoding: chunked
  * instead of a Content-Length.
  * Returns 0 with *r filled, or -1 when no answer could be read. */
-static int http_request(http_conn *c, const char *method, const char *path,
-                        const char *extra_headers, const void *body, size_t len, int chunked,
-                        http_reply *r)
+static inline int http_request(http_conn *c, const char *method, const char *path,
+                               const char *extra_headers, const void *body, size_t len, int chunked,
+                               http_reply *r)
 {
     memset(r, 0, sizeof *r);
     if (c->fd < 0 && http_connect(c) != 0)
@@ -213,8 +213,8 @@ fail:
 
 /* A request with "Expect: 100-continue": waits for the interim answer before sending the
  * body, as curl does for large uploads, so an early 413 arrives without an upload. */
-static int http_request_expect(http_conn *c, const char *path, const char *extra_headers,
-                               const void *body, size_t len, http_reply *r)
+static inline int http_request_expect(http_conn *c, const char *path, const char *extra_headers,
+                                      const void *body, size_t len, http_reply *r)
 {
     memset(r, 0, sizeof *r);
     if (c->fd < 0 && http_connect(c) != 0)
