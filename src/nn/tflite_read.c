@@ -15,6 +15,7 @@
 
 #include "nn/model.h"
 #include "nn/model_internal.h"
+#include "nn/tflite_internal.h"
 #include "util/fs.h"
 
 /* Field ids (declaration order in schema.fbs; a union takes two ids: type, then value). */
@@ -29,21 +30,6 @@ enum { OP_OPCODE = 0, OP_INPUTS, OP_OUTPUTS, OP_OPTIONS_TYPE, OP_OPTIONS };
 enum { BUFFER_DATA = 0, BUFFER_OFFSET, BUFFER_SIZE };
 enum { METADATA_NAME = 0, METADATA_BUFFER };
 
-/* BuiltinOptions union members petal reads. */
-enum {
-    OPT_CONV_2D = 1,
-    OPT_DEPTHWISE_CONV_2D = 2,
-    OPT_POOL_2D = 5,
-    OPT_FULLY_CONNECTED = 8,
-    OPT_SOFTMAX = 9,
-    OPT_CONCATENATION = 10,
-    OPT_ADD = 11,
-    OPT_RESHAPE = 17,
-    OPT_REDUCER = 27,
-    OPT_SQUEEZE = 30
-};
-
-#define TFLITE_CUSTOM_CODE     32
 #define TFLITE_LAST_TYPE       22 /* highest TensorType in the schema */
 #define TFLITE_LAST_ACTIVATION 5
 #define MAX_TENSOR_ELEMENTS    ((size_t)INT32_MAX)
@@ -212,7 +198,9 @@ static petal_status field_ref(reader *r, const table *t, int id, const char *wha
     size_t loc = t->pos + off;
     uint64_t dest = (uint64_t)loc + rd32(r->p + loc);
     if (dest >= r->len)
-        return fail(r, PETAL_ERR_FORMAT, "%s: field %d points outside the file", what, id);
+        return fail(r, PETAL_ERR_FORMAT,
+                    "%s: field %d points outside the file (%zu bytes; truncated or corrupt)", what,
+                    id, r->len);
     *target = (size_t)dest;
     *present = 1;
     return PETAL_OK;
@@ -267,7 +255,9 @@ static petal_status vec_table(reader *r, const vec *v, uint32_t i, const char *w
     size_t loc = v->start + 4 * (size_t)i;
     uint64_t dest = (uint64_t)loc + rd32(r->p + loc);
     if (dest >= r->len)
-        return fail(r, PETAL_ERR_FORMAT, "%s: offset points outside the file", what);
+        return fail(r, PETAL_ERR_FORMAT,
+                    "%s: offset points outside the file (%zu bytes; truncated or corrupt)", what,
+                    r->len);
     return table_open(r, (size_t)dest, what, t);
 }
 
@@ -304,11 +294,11 @@ static petal_status read_opcodes(reader *r, const table *model, opcode **codes, 
         int code = (int8_t)dep > builtin ? (int8_t)dep : builtin;
         if (code < 0)
             return fail(r, PETAL_ERR_FORMAT, "%s: builtin code %d is negative", what, code);
-        (*codes)[i].code = code == TFLITE_CUSTOM_CODE ? -1 : code;
+        (*codes)[i].code = code == PETAL_TFLITE_CUSTOM_CODE ? -1 : code;
         (*codes)[i].version = version > 0 ? version : 1;
-        if (code == TFLITE_CUSTOM_CODE && (*codes)[i].custom == NULL)
+        if (code == PETAL_TFLITE_CUSTOM_CODE && (*codes)[i].custom == NULL)
             (*codes)[i].custom = "";
-        if (code != TFLITE_CUSTOM_CODE)
+        if (code != PETAL_TFLITE_CUSTOM_CODE)
             (*codes)[i].custom = NULL;
     }
     return PETAL_OK;
@@ -448,8 +438,8 @@ static petal_status read_tensor(reader *r, const table *t, int index, const vec 
     size_t esize = petal_dtype_size(x->type);
     if (esize != 0 && size != elements * esize)
         return fail(r, PETAL_ERR_FORMAT,
-                    "%s (%s) has %zu bytes of data, expected %zu (%zu elements of %s)", what,
-                    x->name, size, elements * esize, elements, petal_dtype_name(x->type));
+                    "%s has %zu bytes of data, expected %zu (%zu elements of %s)", what, size,
+                    elements * esize, elements, petal_dtype_name(x->type));
     x->data = data;
     x->data_size = size;
     return PETAL_OK;
@@ -516,8 +506,10 @@ static petal_status read_dims(reader *r, const table *t, const char *what, int *
     return PETAL_OK;
 }
 
-/* Builtin options of the ops petal knows; other option tables are left unread. */
-static petal_status read_options(reader *r, const table *op, const char *what, petal_op_options *o)
+/* Builtin options of the ops petal knows. As in the TFLite runtime, an op reads only the
+ * options table its code expects; any other table is left unread. */
+static petal_status read_options(reader *r, const table *op, int code, const char *what,
+                                 petal_op_options *o)
 {
     uint8_t type;
     size_t pos;
@@ -525,32 +517,32 @@ static petal_status read_options(reader *r, const table *op, const char *what, p
     table t;
     TRY(field_u8(r, op, OP_OPTIONS_TYPE, 0, what, &type));
     TRY(field_ref(r, op, OP_OPTIONS, what, &pos, &have));
-    if (!have || type == 0)
+    if (!have || type == 0 || type != petal_tflite_options_type(code))
         return PETAL_OK;
     TRY(table_open(r, pos, what, &t));
     uint8_t flag;
     uint32_t beta;
     switch (type) {
-    case OPT_CONV_2D:
+    case PETAL_TFLITE_OPT_CONV_2D:
         TRY(read_padding(r, &t, what, o));
         TRY(read_act(r, &t, 3, what, o));
         TRY(field_i32(r, &t, 4, 1, what, &o->dilation_w));
         TRY(field_i32(r, &t, 5, 1, what, &o->dilation_h));
         break;
-    case OPT_DEPTHWISE_CONV_2D:
+    case PETAL_TFLITE_OPT_DEPTHWISE_CONV_2D:
         TRY(read_padding(r, &t, what, o));
         TRY(field_i32(r, &t, 3, 0, what, &o->depth_multiplier));
         TRY(read_act(r, &t, 4, what, o));
         TRY(field_i32(r, &t, 5, 1, what, &o->dilation_w));
         TRY(field_i32(r, &t, 6, 1, what, &o->dilation_h));
         break;
-    case OPT_POOL_2D:
+    case PETAL_TFLITE_OPT_POOL_2D:
         TRY(read_padding(r, &t, what, o));
         TRY(field_i32(r, &t, 3, 0, what, &o->filter_w));
         TRY(field_i32(r, &t, 4, 0, what, &o->filter_h));
         TRY(read_act(r, &t, 5, what, o));
         break;
-    case OPT_FULLY_CONNECTED:
+    case PETAL_TFLITE_OPT_FULLY_CONNECTED:
         TRY(read_act(r, &t, 0, what, o));
         TRY(field_u8(r, &t, 1, 0, what, &flag));
         if (flag != 0)
@@ -558,25 +550,25 @@ static petal_status read_options(reader *r, const table *op, const char *what, p
         TRY(field_u8(r, &t, 2, 0, what, &flag));
         o->keep_num_dims = flag != 0;
         break;
-    case OPT_SOFTMAX:
+    case PETAL_TFLITE_OPT_SOFTMAX:
         TRY(field_u32(r, &t, 0, what, &beta));
         o->beta = f32_of(beta);
         break;
-    case OPT_CONCATENATION:
+    case PETAL_TFLITE_OPT_CONCATENATION:
         TRY(field_i32(r, &t, 0, 0, what, &o->axis));
         TRY(read_act(r, &t, 1, what, o));
         break;
-    case OPT_ADD:
+    case PETAL_TFLITE_OPT_ADD:
         TRY(read_act(r, &t, 0, what, o));
         break;
-    case OPT_RESHAPE:
+    case PETAL_TFLITE_OPT_RESHAPE:
         TRY(read_dims(r, &t, what, o->new_shape, &o->n_new_shape));
         break;
-    case OPT_REDUCER:
+    case PETAL_TFLITE_OPT_REDUCER:
         TRY(field_u8(r, &t, 0, 0, what, &flag));
         o->keep_dims = flag != 0;
         break;
-    case OPT_SQUEEZE:
+    case PETAL_TFLITE_OPT_SQUEEZE:
         TRY(read_dims(r, &t, what, o->squeeze_dims, &o->n_squeeze_dims));
         break;
     default:
@@ -602,7 +594,7 @@ static petal_status read_op(reader *r, const table *t, int index, const opcode *
     TRY(read_indices(r, t, OP_OUTPUTS, what, "output", 0, &op->outputs, &op->n_outputs));
     op->opt.dilation_w = 1;
     op->opt.dilation_h = 1;
-    return read_options(r, t, what, &op->opt);
+    return read_options(r, t, op->code, what, &op->opt);
 }
 
 /* Every buffer's data must lie inside the file, used by a tensor or not. */

@@ -12,17 +12,11 @@
 #include <string.h>
 
 #include "nn/model.h"
+#include "nn/tflite_internal.h"
 #include "util/fs.h"
 
-/* Field ids and union members, as in tflite_read.c (schema.fbs declaration order). */
-enum { OPT_CONV_2D = 1, OPT_DEPTHWISE_CONV_2D = 2, OPT_POOL_2D = 5, OPT_FULLY_CONNECTED = 8 };
-enum { OPT_SOFTMAX = 9, OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_RESHAPE = 17 };
-enum { OPT_REDUCER = 27, OPT_SQUEEZE = 30 };
-
-#define TFLITE_CUSTOM_CODE      32
-#define TFLITE_PLACEHOLDER_CODE 127
-#define MAX_FIELDS              16
-#define MAX_FLATBUFFER          ((size_t)0x7fffffff)
+#define MAX_FIELDS     16
+#define MAX_FLATBUFFER ((size_t)0x7fffffff)
 
 typedef struct wbuf {
     uint8_t *p;
@@ -219,9 +213,11 @@ static int same_code(const wcode *c, const petal_op *op)
 
 static void write_opcode(wbuf *b, const wcode *c, size_t slot)
 {
-    int code = c->code < 0 ? TFLITE_CUSTOM_CODE : c->code;
+    int code = c->code < 0 ? PETAL_TFLITE_CUSTOM_CODE : c->code;
     tbuild t = {0};
-    tb_field(&t, 0, 1, (uint32_t)(code < TFLITE_PLACEHOLDER_CODE ? code : TFLITE_PLACEHOLDER_CODE));
+    tb_field(
+        &t, 0, 1,
+        (uint32_t)(code < PETAL_TFLITE_PLACEHOLDER_CODE ? code : PETAL_TFLITE_PLACEHOLDER_CODE));
     if (c->code < 0)
         tb_ref(&t, 1);
     tb_field(&t, 2, 4, (uint32_t)c->version);
@@ -275,7 +271,7 @@ static void padding_fields(tbuild *t, const petal_op_options *o)
     tb_field(t, 2, 4, (uint32_t)o->stride_h);
 }
 
-/* The builtin options table of an op that has one (see options_type). */
+/* The builtin options table of an op that has one (see petal_tflite_options_type). */
 static void write_options(wbuf *b, const petal_op *op, size_t slot)
 {
     const petal_op_options *o = &op->opt;
@@ -341,38 +337,9 @@ static void write_options(wbuf *b, const petal_op *op, size_t slot)
         child_ints(b, &t, 0, dims, n_dims);
 }
 
-/* The BuiltinOptions union member written for an op code, 0 for none. */
-static int options_type(int code)
-{
-    switch (code) {
-    case PETAL_OP_CONV_2D:
-        return OPT_CONV_2D;
-    case PETAL_OP_DEPTHWISE_CONV_2D:
-        return OPT_DEPTHWISE_CONV_2D;
-    case PETAL_OP_AVERAGE_POOL_2D:
-    case PETAL_OP_MAX_POOL_2D:
-        return OPT_POOL_2D;
-    case PETAL_OP_FULLY_CONNECTED:
-        return OPT_FULLY_CONNECTED;
-    case PETAL_OP_SOFTMAX:
-        return OPT_SOFTMAX;
-    case PETAL_OP_CONCATENATION:
-        return OPT_CONCATENATION;
-    case PETAL_OP_ADD:
-        return OPT_ADD;
-    case PETAL_OP_RESHAPE:
-        return OPT_RESHAPE;
-    case PETAL_OP_MEAN:
-        return OPT_REDUCER;
-    case PETAL_OP_SQUEEZE:
-        return OPT_SQUEEZE;
-    }
-    return 0;
-}
-
 static void write_op(wbuf *b, const petal_op *op, uint32_t code_index, size_t slot)
 {
-    int type = options_type(op->code);
+    int type = petal_tflite_options_type(op->code);
     tbuild t = {0};
     tb_field(&t, 0, 4, code_index);
     tb_ref(&t, 1);

@@ -680,6 +680,58 @@ static void test_hostile_indices(void **state)
     petal_model_free(m);
 }
 
+/* Files over 2 GB keep buffer data after the FlatBuffer, found through Buffer.offset and
+ * Buffer.size (relative to the start of the file). A written model gets one buffer table
+ * replaced by such a table pointing at bytes appended to the file. */
+static void test_buffer_offset_past_flatbuffer(void **state)
+{
+    (void)state;
+    petal_model *m = build_model();
+    uint8_t *orig;
+    size_t len;
+    petal_error err;
+    assert_int_equal(petal_model_serialize(m, &orig, &len, &err), PETAL_OK);
+    int t = petal_model_find_tensor(m, "conv/bias");
+    const petal_tensor *bias = &m->tensors[t];
+
+    /* New Buffer table (vtable: data absent, offset at +8, size at +16), then the data. */
+    size_t vt = len, table = len + 12, data = len + 48, total = data + bias->data_size;
+    uint8_t *b = calloc(total, 1);
+    memcpy(b, orig, len);
+    uint16_t vtable[5] = {10, 24, 0, 8, 16};
+    for (int i = 0; i < 5; i++) {
+        b[vt + 2 * (size_t)i] = (uint8_t)vtable[i];
+        b[vt + 2 * (size_t)i + 1] = (uint8_t)(vtable[i] >> 8);
+    }
+    set32(b + table, (uint32_t)(table - vt));
+    set32(b + table + 8, (uint32_t)data);
+    set32(b + table + 16, (uint32_t)bias->data_size);
+    memcpy(b + data, bias->data, bias->data_size);
+
+    size_t model = get32(orig);
+    size_t sg = child(orig, model, 2, 0);
+    uint32_t k = get32(orig + field_at(orig, child(orig, sg, 0, (uint32_t)t), 2));
+    size_t entry = deref(orig, field_at(orig, model, 4)) + 4 + 4 * (size_t)k;
+    set32(b + entry, (uint32_t)(table - entry));
+
+    petal_model *back;
+    if (petal_model_parse(b, total, "external.tflite", &back, &err) != PETAL_OK)
+        fail_msg("%s", err.msg);
+    assert_tensor_equal(bias, &back->tensors[t]);
+    petal_model_free(back);
+
+    /* The same table pointing past the end of the file. */
+    set32(b + table + 8, (uint32_t)total - 8);
+    expect_rejected(b, total, "external_cut.tflite", "lies outside the file");
+    set32(b + table + 8, (uint32_t)data);
+    set32(b + table + 20, 1); /* size >= 2^32 */
+    expect_rejected(b, total, "external_huge.tflite", "lies outside the file");
+
+    free(b);
+    free(orig);
+    petal_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_extract_bottleneck),
         cmocka_unit_test(test_extract_edges),
         cmocka_unit_test(test_hostile_indices),
+        cmocka_unit_test(test_buffer_offset_past_flatbuffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
