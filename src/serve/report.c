@@ -364,17 +364,17 @@ static void draw_chart(buf *b, const petal_report *r, int accuracy)
 /* ---- Tables -------------------------------------------------------------------------------------
  */
 
-static long row_total(const petal_report *r, int t)
+static size_t row_total(const petal_report *r, int t)
 {
-    long sum = 0;
+    size_t sum = 0;
     for (int p = 0; p < r->n_classes; p++)
         sum += r->confusion[t * r->n_classes + p];
     return sum;
 }
 
-static long column_total(const petal_report *r, int p)
+static size_t column_total(const petal_report *r, int p)
 {
-    long sum = 0;
+    size_t sum = 0;
     for (int t = 0; t < r->n_classes; t++)
         sum += r->confusion[t * r->n_classes + p];
     return sum;
@@ -396,12 +396,12 @@ static void draw_confusion(buf *b, const petal_report *r)
     }
     buf_puts(b, "</tr></thead>\n<tbody>\n");
     for (int t = 0; t < k; t++) {
-        long total = row_total(r, t);
+        size_t total = row_total(r, t);
         buf_puts(b, "<tr><th scope=\"row\">");
         buf_escape(b, r->class_names[t]);
         buf_puts(b, "</th>");
         for (int p = 0; p < k; p++) {
-            int n = r->confusion[t * k + p];
+            size_t n = r->confusion[t * k + p];
             double share = total > 0 ? (double)n / total : 0;
             /* White to a dark blue; text turns white where the shade gets dark. */
             int red = (int)lround(255 - share * (255 - 10));
@@ -413,14 +413,14 @@ static void draw_confusion(buf *b, const petal_report *r)
             buf_escape(b, r->class_names[t]);
             buf_puts(b, ", predicted ");
             buf_escape(b, r->class_names[p]);
-            buf_printf(b, ": %d (%.1f%%)\">%d</td>", n, 100 * share, n);
+            buf_printf(b, ": %zu (%.1f%%)\">%zu</td>", n, 100 * share, n);
         }
         buf_puts(b, "</tr>\n");
     }
     buf_puts(b, "</tbody></table></div>\n");
 }
 
-static void print_fraction(buf *b, long num, long den)
+static void print_fraction(buf *b, size_t num, size_t den)
 {
     if (den > 0)
         buf_printf(b, "<td>%.1f%%</td>", 100.0 * num / den);
@@ -435,10 +435,10 @@ static void draw_per_class(buf *b, const petal_report *r)
                 "<th scope=\"col\">test photos</th><th scope=\"col\">precision</th>"
                 "<th scope=\"col\">recall</th></tr></thead>\n<tbody>\n");
     for (int c = 0; c < k; c++) {
-        long tp = r->confusion[c * k + c];
+        size_t tp = r->confusion[c * k + c];
         buf_puts(b, "<tr><th scope=\"row\">");
         buf_escape(b, r->class_names[c]);
-        buf_printf(b, "</th><td>%ld</td>", row_total(r, c));
+        buf_printf(b, "</th><td>%zu</td>", row_total(r, c));
         print_fraction(b, tp, column_total(r, c));
         print_fraction(b, tp, row_total(r, c));
         buf_puts(b, "</tr>\n");
@@ -543,9 +543,6 @@ static petal_status check_report(const petal_report *r, petal_error *err)
         (r->n_misses > 0 && r->misses == NULL) || r->n_info < 0 ||
         (r->n_info > 0 && r->info == NULL))
         return petal_error_set(err, PETAL_ERR_ARG, "report: a list has a count but no entries");
-    for (int i = 0; r->confusion && i < r->n_classes * r->n_classes; i++)
-        if (r->confusion[i] < 0)
-            return petal_error_set(err, PETAL_ERR_ARG, "report: negative confusion count");
     for (int i = 0; i < r->n_misses; i++) {
         const petal_report_miss *m = &r->misses[i];
         if (m->path == NULL || m->true_label < 0 || m->true_label >= r->n_classes ||
@@ -564,13 +561,13 @@ static petal_status check_report(const petal_report *r, petal_error *err)
 static void draw_summary(buf *b, const petal_report *r)
 {
     if (r->confusion != NULL) {
-        long correct = 0, total = 0;
+        size_t correct = 0, total = 0;
         for (int c = 0; c < r->n_classes; c++) {
             correct += r->confusion[c * r->n_classes + c];
             total += row_total(r, c);
         }
         if (total > 0)
-            buf_printf(b, "<p class=\"headline\">Test accuracy = %.1f%% (N=%ld)</p>\n",
+            buf_printf(b, "<p class=\"headline\">Test accuracy = %.1f%% (N=%zu)</p>\n",
                        100.0 * correct / total, total);
     }
     if (r->n_steps > 0) {

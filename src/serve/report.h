@@ -16,7 +16,7 @@
  *     r.title = "flowers5 on mobilenet_v2";
  *     r.n_classes = 5; r.class_names = names;
  *     r.steps = steps; r.n_steps = n;           (accuracy as fractions 0..1, NAN = not measured)
- *     r.confusion = counts;                      (n_classes * n_classes ints, row = true class)
+ *     r.confusion = counts;                      (n_classes^2 size_t counts, row = true class)
  *     r.misses = misses; r.n_misses = m;
  *     petal_report_write(&r, "report.html", &err);
  */
@@ -57,16 +57,17 @@ typedef struct petal_report {
     const petal_report_info *info;
     int n_info;
 
-    int n_classes; /* at least 1 */
-    const char *const *class_names;
+    int n_classes;            /* at least 1 */
+    char *const *class_names; /* e.g. petal_metrics.labels */
 
     const petal_report_step *steps; /* in step order; may be NULL with n_steps 0 */
     int n_steps;
 
-    /* Test results: counts[true * n_classes + predicted]. NULL = no test section. Overall
+    /* Test results: counts[true * n_classes + predicted] (as petal_metrics.confusion).
+     * NULL = no test section. Overall
      * accuracy, per-class precision (tp / predicted as the class) and recall (tp / photos of
      * the class) are computed from it. */
-    const int *confusion;
+    const size_t *confusion;
 
     const petal_report_miss *misses;
     int n_misses;
@@ -77,8 +78,8 @@ typedef struct petal_report {
 /* Renders the page into a new NUL-terminated malloc'd string (*len bytes, caller frees).
  * A photo that cannot be read gets a placeholder instead of a thumbnail and a warning in the
  * log; it does not fail the report. Fails with PETAL_ERR_ARG for an inconsistent struct
- * (no classes, a NULL class name, a miss with a label index out of range, a negative count)
- * and PETAL_ERR_NOMEM. */
+ * (no classes, a NULL class name, a miss with a label index out of range) and
+ * PETAL_ERR_NOMEM. */
 petal_status petal_report_render(const petal_report *report, char **html, size_t *len,
                                  petal_error *err);
 

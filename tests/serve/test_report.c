@@ -40,8 +40,8 @@ static void write_bmp(const char *path, int width, int height)
     free(f);
 }
 
-static const char *const class_names[] = {"daisy", "roses", "<b>&tulips"};
-static const int confusion[9] = {
+static char *const class_names[] = {"daisy", "roses", "<b>&tulips"};
+static const size_t confusion[9] = {
     40, 2,  1,  /* daisy */
     0,  30, 5,  /* roses */
     3,  0,  19, /* tulips */
@@ -236,8 +236,8 @@ static void test_evaluate_page(void **state)
     free(html);
 
     /* A class with no photos and never predicted: precision and recall are undefined. */
-    static const int empty[4] = {5, 0, 0, 0};
-    static const char *const two[] = {"a", "b"};
+    static const size_t empty[4] = {5, 0, 0, 0};
+    static char *const two[] = {"a", "b"};
     r.n_classes = 2;
     r.class_names = two;
     r.confusion = empty;
@@ -263,10 +263,11 @@ static void test_bad_reports(void **state)
     assert_int_equal(petal_report_render(&r, &html, &len, &err), PETAL_ERR_ARG);
     assert_non_null(strstr(err.msg, "outside 0..2"));
     r.n_misses = 0;
-    static const int negative[9] = {1, -1};
-    r.confusion = negative;
+    char *const with_null[] = {"a", NULL, "c"};
+    r.class_names = with_null;
     assert_int_equal(petal_report_render(&r, &html, &len, &err), PETAL_ERR_ARG);
-    r.confusion = NULL;
+    assert_non_null(strstr(err.msg, "class 1 has no name"));
+    r.class_names = class_names;
     r.n_steps = 4;
     assert_int_equal(petal_report_render(&r, &html, &len, &err), PETAL_ERR_ARG);
 
