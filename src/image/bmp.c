@@ -134,17 +134,21 @@ static petal_status parse_header(const uint8_t *d, size_t len, const petal_decod
     return PETAL_OK;
 }
 
-static petal_status read_palette(const uint8_t *d, size_t len, const bmp_header *h,
-                                 const char *name, bmp_palette *pal, petal_error *err)
+static petal_status read_palette(const uint8_t *d, const bmp_header *h, const char *name,
+                                 bmp_palette *pal, petal_error *err)
 {
     memset(pal, 0, sizeof *pal);
     if (h->bpp > 8)
         return PETAL_OK;
     uint32_t max = 1u << h->bpp;
     uint32_t n = h->colors == 0 || h->colors > max ? max : h->colors;
-    size_t avail = (len - h->palette_off) / (size_t)h->palette_entry;
+    /* The palette ends where the pixels start; writers often store fewer entries than the
+     * bit depth allows (notably with the core header, which has no count field). */
+    size_t avail = (h->pixel_off - h->palette_off) / (size_t)h->palette_entry;
     if (n > avail)
-        return truncated(name, "palette", err);
+        n = (uint32_t)avail;
+    if (n == 0)
+        return petal_error_set(err, PETAL_ERR_FORMAT, "%s: BMP palette is missing", name);
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = d + h->palette_off + (size_t)i * h->palette_entry;
         pal->rgb[i][0] = e[2];
@@ -263,7 +267,7 @@ petal_status petal_image_decode_bmp(const uint8_t *data, size_t len, const petal
     if (st != PETAL_OK)
         return st;
     bmp_palette pal;
-    st = read_palette(data, len, &h, ctx->name, &pal, err);
+    st = read_palette(data, &h, ctx->name, &pal, err);
     if (st != PETAL_OK)
         return st;
 

@@ -119,6 +119,9 @@ static uint8_t *quadrants(int w, int h)
 /* ---------------------------------------------------------------- encoders */
 
 /* JPEG at the given quality, optionally with an EXIF APP1 orientation tag (0 = none). */
+static int jpeg_progressive; /* set by a test to write progressive JPEGs */
+static int exif_big_endian;  /* set by a test to write the EXIF block in Motorola order */
+
 static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orientation, int gray)
 {
     struct jpeg_compress_struct c;
@@ -138,19 +141,28 @@ static buf encode_jpeg(const uint8_t *rgb, int w, int h, int quality, int orient
     jpeg_set_quality(&c, quality, TRUE);
     for (int i = 0; i < c.num_components; i++)
         c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+    if (jpeg_progressive)
+        jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
     if (orientation) {
         /* "Exif\0\0", little-endian TIFF header, IFD0 with one SHORT entry 0x0112. */
         buf e = {0};
-        buf_put(&e, "Exif\0\0II*\0", 10);
-        buf_le32(&e, 8);
-        buf_le16(&e, 1);
-        buf_le16(&e, 0x0112);
-        buf_le16(&e, 3);
-        buf_le32(&e, 1);
-        buf_le16(&e, (unsigned)orientation);
-        buf_le16(&e, 0);
-        buf_le32(&e, 0);
+        if (exif_big_endian) {
+            buf_put(&e, "Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01", 24);
+            buf_u8(&e, 0);
+            buf_u8(&e, (unsigned)orientation);
+            buf_put(&e, "\0\0\0\0\0\0", 6);
+        } else {
+            buf_put(&e, "Exif\0\0II*\0", 10);
+            buf_le32(&e, 8);
+            buf_le16(&e, 1);
+            buf_le16(&e, 0x0112);
+            buf_le16(&e, 3);
+            buf_le32(&e, 1);
+            buf_le16(&e, (unsigned)orientation);
+            buf_le16(&e, 0);
+            buf_le32(&e, 0);
+        }
         jpeg_write_marker(&c, JPEG_APP0 + 1, e.data, (unsigned)e.len);
         free(e.data);
     }
@@ -738,6 +750,164 @@ static void test_jpeg_gray_and_quality(void **state)
     free(grad);
 }
 
+/* Progressive JPEGs (many scans) decode the same picture, and cut short say "truncated". */
+static void test_jpeg_progressive(void **state)
+{
+    (void)state;
+    const int w = 64, h = 48;
+    uint8_t *grad = gradient(w, h);
+    jpeg_progressive = 1;
+    buf b = encode_jpeg(grad, w, h, 95, 3, 0);
+    jpeg_progressive = 0;
+    petal_image img;
+    decode_ok(&b, "progressive.jpg", NULL, &img);
+    assert_int_equal(img.width, w);
+    /* Orientation 3 turns it by 180 degrees. */
+    for (int y = 0; y < h; y += 7)
+        for (int x = 0; x < w; x += 9)
+            assert_color(&img, x, y, grad + ((size_t)(h - 1 - y) * w + (w - 1 - x)) * 3, 8);
+    petal_image_free(&img);
+
+    /* The last scan repeated 600 times: a small file that would take very long to decode. */
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < b.len; i++)
+        if (b.data[i] == 0xff && b.data[i + 1] == 0xda)
+            sos = i;
+    assert_true(sos > 0 && b.data[b.len - 2] == 0xff && b.data[b.len - 1] == 0xd9);
+    buf many = {0};
+    buf_put(&many, b.data, b.len - 2);
+    for (int k = 0; k < 600; k++)
+        buf_put(&many, b.data + sos, b.len - 2 - sos);
+    buf_put(&many, "\xff\xd9", 2);
+    decode_fails(&many, "scans.jpg", NULL, PETAL_ERR_FORMAT, "progressive scans");
+    free(many.data);
+
+    b.len = b.len * 2 / 3;
+    decode_fails(&b, "progressive.jpg", NULL, PETAL_ERR_FORMAT, "truncated JPEG");
+    free(b.data);
+    free(grad);
+}
+
+/* A BMP with the 12-byte core (OS/2 v1) header: 16-bit sizes, 3-byte palette entries. */
+static void test_bmp_core_header(void **state)
+{
+    (void)state;
+    buf b = {0};
+    buf_put(&b, "BM", 2);
+    buf_le32(&b, 26 + 3 * 2 + 4 * 2);
+    buf_le32(&b, 0);
+    buf_le32(&b, 26 + 6);
+    buf_le32(&b, 12);
+    buf_le16(&b, 3);
+    buf_le16(&b, 2);
+    buf_le16(&b, 1);
+    buf_le16(&b, 8);
+    buf_put(&b, "\x10\x20\x30\xff\xee\xdd", 6); /* palette: BGR entries 0 and 1 */
+    buf_put(&b, "\x00\x01\x00\x00", 4);         /* bottom row: 0 1 0, padded */
+    buf_put(&b, "\x01\x01\x00\x00", 4);         /* top row: 1 1 0, padded */
+    petal_image img;
+    decode_ok(&b, "core.bmp", NULL, &img);
+    const uint8_t c0[3] = {0x30, 0x20, 0x10}, c1[3] = {0xdd, 0xee, 0xff};
+    assert_color(&img, 0, 0, c1, 0);
+    assert_color(&img, 1, 0, c1, 0);
+    assert_color(&img, 2, 0, c0, 0);
+    assert_color(&img, 0, 1, c0, 0);
+    assert_color(&img, 1, 1, c1, 0);
+    petal_image_free(&img);
+    free(b.data);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = v & 0xff, p[1] = (v >> 8) & 0xff, p[2] = (v >> 16) & 0xff, p[3] = v >> 24;
+}
+
+/* Hostile BMP header fields each give a clear error (or a safe decode), never a bad read. */
+static void test_bmp_hostile_headers(void **state)
+{
+    (void)state;
+    uint8_t plte[6] = {1, 2, 3, 4, 5, 6}, rows[4 * 3] = {0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
+    buf good = encode_bmp(4, 3, 8, 0, 0, 40, plte, 2, NULL, rows, 4);
+    struct {
+        size_t offset;
+        uint32_t value;
+        petal_status code;
+        const char *needle;
+    } cases[] = {
+        {10, 0xfffffff0u, PETAL_ERR_FORMAT, "pixel data offset"},
+        {10, 20, PETAL_ERR_FORMAT, "pixel data offset"},
+        {18, 0x80000000u, PETAL_ERR_FORMAT, "invalid size"},
+        {18, 0, PETAL_ERR_FORMAT, "invalid size"},
+        {22, 0x80000000u, PETAL_ERR_LIMIT, "over the limit"},
+        {28, 7, PETAL_ERR_FORMAT, "bit depth"},
+        {30, 4, PETAL_ERR_UNSUPPORTED, "embedded JPEG"},
+        {30, 2, PETAL_ERR_FORMAT, "RLE4"},
+        {30, 9, PETAL_ERR_UNSUPPORTED, "compression 9"},
+        {14, 0x7fffffff, PETAL_ERR_FORMAT, "not an image"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf b = {0};
+        buf_put(&b, good.data, good.len);
+        put_le32(b.data + cases[i].offset, cases[i].value);
+        decode_fails(&b, "hostile.bmp", NULL, cases[i].code, cases[i].needle);
+        free(b.data);
+    }
+    /* A colour count far past 256 is clamped to what is stored: still a valid image. */
+    buf b = {0};
+    buf_put(&b, good.data, good.len);
+    put_le32(b.data + 46, 0xffffffffu);
+    petal_image img;
+    decode_ok(&b, "many_colours.bmp", NULL, &img);
+    assert_color(&img, 1, 0, plte + 3, 0);
+    assert_color(&img, 1, 2, plte, 0);
+    petal_image_free(&img);
+    free(b.data);
+    free(good.data);
+}
+
+/* CMYK JPEGs (libjpeg writes an Adobe marker, so values are stored inverted, as Photoshop
+ * does): stored (255, 0, 255, 255) is no cyan, full magenta, no yellow, no black. */
+static void test_jpeg_cmyk(void **state)
+{
+    (void)state;
+    const int w = 16, h = 16;
+    uint8_t cmyk[16 * 16 * 4];
+    for (int i = 0; i < w * h; i++) {
+        uint8_t *p = cmyk + 4 * i;
+        p[0] = 255, p[1] = i < w * h / 2 ? 0 : 255, p[2] = 255, p[3] = 255;
+    }
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    unsigned char *mem = NULL;
+    unsigned long size = 0;
+    jpeg_mem_dest(&c, &mem, &size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 4;
+    c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = cmyk + (size_t)c.next_scanline * w * 4;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    buf b = {0};
+    buf_put(&b, mem, size);
+    free(mem);
+    petal_image img;
+    decode_ok(&b, "cmyk.jpg", NULL, &img);
+    const uint8_t magenta[3] = {255, 0, 255};
+    assert_color(&img, 3, 2, magenta, 3);
+    assert_color(&img, 3, 13, WHITE, 3);
+    petal_image_free(&img);
+    free(b.data);
+}
+
 /* ---------------------------------------------------------------- tests: JPEG specifics */
 
 /* The stored image has red, green, blue, white quadrants (TL, TR, BL, BR); for each EXIF
@@ -766,6 +936,18 @@ static void test_exif_orientation(void **state)
         petal_image_free(&img);
         free(b.data);
     }
+
+    /* The same tag in a big-endian ("MM") EXIF block. */
+    exif_big_endian = 1;
+    buf b = encode_jpeg(q, w, h, 100, 8, 0);
+    exif_big_endian = 0;
+    petal_image img;
+    decode_ok(&b, "motorola.jpg", NULL, &img);
+    assert_int_equal(img.width, h);
+    assert_color(&img, 1, 1, expect[8][0], 12);
+    assert_color(&img, h - 2, w - 2, expect[8][3], 12);
+    petal_image_free(&img);
+    free(b.data);
     free(q);
 }
 
@@ -1088,6 +1270,10 @@ int main(void)
         cmocka_unit_test(test_formats_by_content),
         cmocka_unit_test(test_png_variants),
         cmocka_unit_test(test_bmp_variants),
+        cmocka_unit_test(test_jpeg_progressive),
+        cmocka_unit_test(test_bmp_core_header),
+        cmocka_unit_test(test_bmp_hostile_headers),
+        cmocka_unit_test(test_jpeg_cmyk),
         cmocka_unit_test(test_gif_interlace_transparency_and_screen),
         cmocka_unit_test(test_webp_animated_first_frame),
         cmocka_unit_test(test_jpeg_gray_and_quality),

@@ -1,0 +1,124 @@
+#!/bin/sh
+# scrape_cli.sh - `petal scrape` end to end against the fixture server of test_scrape_run
+# (started here with --serve on 127.0.0.1): the summary and exit status, --dry_run, the shipped
+# labels file, and a run killed with SIGKILL then rerun, which must leave a consistent folder.
+set -u
+PETAL=${PETAL:-build/petal}
+SERVER=$(dirname "$PETAL")/tests/scrape/test_scrape_run
+if [ ! -x "$SERVER" ]; then
+    echo "not ok scrape_server: $SERVER is not built (make tests)"
+    exit 1
+fi
+mkdir -p "${BUILD:-build}/test-tmp"
+TMP=$(mktemp -d "${BUILD:-build}/test-tmp/scrape-cli-XXXXXX")
+"$SERVER" --serve >"$TMP/port" 2>"$TMP/server.log" &
+SPID=$!
+cleanup() {
+    kill "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+i=0
+while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+PORT=$(cat "$TMP/port")
+if [ -z "$PORT" ]; then
+    echo "not ok scrape_server: fixture server did not start"
+    exit 1
+fi
+API="http://127.0.0.1:$PORT/w/api.php"
+FAST="--timeout 2 --retries 1 --delay_ms 0"
+
+# Every manifest line has its file, every file in folder $2 its line, and no temp file is left.
+consistent() {
+    dir=$1
+    folder=$2
+    tail -n +2 "$dir/manifest.csv" | cut -d, -f2 | sort >"$TMP/lines"
+    for f in $(tail -n +2 "$dir/manifest.csv" | cut -d, -f2); do
+        [ -f "$dir/$f" ] || { echo "line without file: $f"; return 1; }
+    done
+    for f in "$dir/$folder"/* "$dir/$folder"/.[!.]*; do
+        [ -e "$f" ] || continue
+        rel="$folder/$(basename "$f")"
+        grep -qx "$rel" "$TMP/lines" || { echo "file without line: $rel"; return 1; }
+    done
+    return 0
+}
+
+# 1. Fault endpoints through the CLI: the summary names every failure; the label got images.
+out="$TMP/faulty.out"
+if $PETAL scrape --label faulty --image_dir "$TMP/f" --base_url "$API" --per_class 30 $FAST \
+    --max_bytes 2097152 >"$out" 2>"$TMP/faulty.err" &&
+    grep -q "HTTP 404" "$out" && grep -q "more than 5 redirects" "$out" &&
+    grep -q "HTML, not an image" "$out" && grep -q "over the pixel limit" "$out" &&
+    consistent "$TMP/f" faulty; then
+    echo "ok scrape_cli_faults"
+else
+    echo "not ok scrape_cli_faults: $(cat "$out" "$TMP/faulty.err" | head -20 | tr '\n' '|')"
+fi
+
+# 2. A label that gets nothing makes the exit status non-zero.
+if $PETAL scrape --label broken --image_dir "$TMP/b" --base_url "$API" $FAST >/dev/null \
+    2>"$TMP/broken.err"; then
+    echo "not ok scrape_cli_empty_label: exit status 0 although 'broken' got nothing"
+elif grep -q "label 'broken' got no images" "$TMP/broken.err"; then
+    echo "ok scrape_cli_empty_label"
+else
+    echo "not ok scrape_cli_empty_label: $(head -5 "$TMP/broken.err" | tr '\n' '|')"
+fi
+
+# 3. --dry_run lists candidates and writes nothing.
+n=$($PETAL scrape --label rose --image_dir "$TMP/d" --base_url "$API" --per_class 5 --dry_run \
+    2>/dev/null | grep -c "^rose	wikimedia	http://127.0.0.1:$PORT/img/")
+if [ "$n" = 5 ] && [ ! -e "$TMP/d" ]; then
+    echo "ok scrape_cli_dry_run"
+else
+    echo "not ok scrape_cli_dry_run: listed $n of 5, or wrote $TMP/d"
+fi
+
+# 4. The shipped labels file: 41 names, near-duplicates merged, so 40 labels and folders.
+SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
+$PETAL scrape --labels_file "$SRC_DIR/examples/flowers41.txt" --image_dir "$TMP/l" \
+    --base_url "$API" --per_class 1 --dry_run $FAST >"$TMP/l.out" 2>"$TMP/l.err"
+rows=$(grep -cE '^[a-z0-9 ]+ +1 +0 ' "$TMP/l.err")
+if [ "$rows" = 40 ] && grep -q '^bourvardia ' "$TMP/l.err" &&
+    grep -q '^queen annes lace ' "$TMP/l.err" && ! grep -q '^snapdragons ' "$TMP/l.err"; then
+    echo "ok scrape_cli_labels_file"
+else
+    echo "not ok scrape_cli_labels_file: $rows label rows"
+fi
+
+# 5. SIGKILL mid-run, rerun: a consistent folder with every image.
+$PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class 24 \
+    --concurrency 2 --per_host 2 $FAST >/dev/null 2>&1 &
+PID=$!
+i=0
+while [ $i -lt 100 ]; do
+    lines=$( (wc -l <"$TMP/k/manifest.csv") 2>/dev/null || echo 0)
+    [ "$lines" -ge 4 ] && break
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+before=$(($(wc -l <"$TMP/k/manifest.csv") - 1))
+if $PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class 24 \
+    --concurrency 4 --per_host 4 $FAST >"$TMP/k.out" 2>&1 && consistent "$TMP/k" slow &&
+    [ "$(ls "$TMP/k/slow" | wc -l)" = 24 ]; then
+    echo "ok scrape_cli_sigkill_rerun (killed with $before of 24 stored)"
+else
+    echo "not ok scrape_cli_sigkill_rerun: $(head -10 "$TMP/k.out" | tr '\n' '|')"
+fi
+
+# 6. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
+# label with images only.
+bad=$(find "$TMP/k" -mindepth 1 ! -name manifest.csv ! -name .scrape.lock ! -path "$TMP/k/slow" \
+    ! -path "$TMP/k/slow/*.jpg" ! -path "$TMP/k/slow/*.png" | head -3)
+if [ -z "$bad" ]; then
+    echo "ok scrape_cli_layout"
+else
+    echo "not ok scrape_cli_layout: unexpected $bad"
+fi
