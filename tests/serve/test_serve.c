@@ -10,6 +10,7 @@
 #include "util/fs.h"
 #include "util/timer.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -512,6 +513,20 @@ static long rss_kb(void)
     return kb;
 }
 
+/* Bytes malloc has handed out and not had back, over all arenas (exact, unlike RSS, which
+ * also counts memory malloc keeps cached after a free). */
+static long heap_in_use_kb(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+}
+
+/* Lets the server finish closing the clients' connections before memory is measured. */
+static void settle(void)
+{
+    usleep(300 * 1000);
+}
+
 static void test_load(void **state)
 {
     (void)state;
@@ -527,26 +542,35 @@ static void test_load(void **state)
 
     /* Warm up (arenas, executor buffers), then two equal rounds: memory must stay put. */
     run_load(&l, 16, warmup);
-    long before = rss_kb();
+    settle();
+    long before = rss_kb(), heap_before = heap_in_use_kb();
     double t0 = petal_now_ms();
     run_load(&l, 16, half);
-    long middle = rss_kb();
+    settle();
+    long middle = rss_kb(), heap_middle = heap_in_use_kb();
     run_load(&l, 16, half);
     double ms = petal_now_ms() - t0;
-    long after = rss_kb();
+    settle();
+    long after = rss_kb(), heap_after = heap_in_use_kb();
     print_message("load: %d requests from 16 clients in %.0f ms (%.0f/s); RSS %ld -> %ld -> %ld "
-                  "KB\n",
-                  2 * half, ms, 2 * half * 1000.0 / ms, before, middle, after);
+                  "KB; heap in use %ld -> %ld -> %ld KB\n",
+                  2 * half, ms, 2 * half * 1000.0 / ms, before, middle, after, heap_before,
+                  heap_middle, heap_after);
     if (l.first_problem[0] != '\0')
         print_message("first problem: %s\n", l.first_problem);
     assert_int_equal(atomic_load(&l.failed), 0);
     assert_int_equal(atomic_load(&l.wrong), 0);
     assert_int_equal(atomic_load(&l.ok), warmup + 2 * half);
-    /* Flat memory: a leaked body (0.15-0.9 MB each) would add hundreds of MB per round;
-     * the margin covers malloc arenas settling. (Under ASan, freed memory sits in quarantine;
-     * leaks are LeakSanitizer's job there.) */
-    if (!UNDER_ASAN && (after - before > 16 * 1024 || after - middle > 8 * 1024))
+    /* Flat memory. RSS: a leaked body (0.15-0.9 MB each) would add hundreds of MB per round;
+     * the margin covers malloc keeping freed memory cached in its per-thread arenas. The heap
+     * in use is exact: one leaked answer per request (~0.4 KB) would add 400 KB a round.
+     * (Under ASan, freed memory sits in quarantine and malloc is ASan's; leaks are
+     * LeakSanitizer's job there.) */
+    if (!UNDER_ASAN && after - before > 32 * 1024)
         fail_msg("RSS grew from %ld KB to %ld KB to %ld KB", before, middle, after);
+    if (!UNDER_ASAN && (heap_after - heap_middle > 128 || heap_middle - heap_before > 128))
+        fail_msg("heap in use grew from %ld KB to %ld KB to %ld KB", heap_before, heap_middle,
+                 heap_after);
     pthread_mutex_destroy(&l.lock);
     fixture_stop(&f);
 }
