@@ -37,9 +37,6 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-
 	-Isrc -pthread -MMD -MP $(OPTFLAGS) $(CFLAGS)
 LIBS := -ljpeg -lpng -lwebp -lwebpdemux -lgif -lexif -ldnnl -lgomp -lcurl -lmicrohttpd \
 	-lcjson -lcrypto -lm -lpthread
-# The executor's backends are only referenced weakly (exec_internal.h), so name them to pull
-# their objects out of libpetal.a.
-LIBS += -Wl,-u,petal_backend_dnnl_f32_impl -Wl,-u,petal_backend_dnnl_int8_impl
 
 LIB_SRCS  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRCS  := $(shell find src/cli -name '*.c' | sort)
