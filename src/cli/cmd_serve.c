@@ -179,8 +179,9 @@ int petal_cmd_serve(int argc, char **argv)
         fprintf(stderr, "petal: error: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "petal: serving %s on http://%s:%d/ (Ctrl-C to stop)\n", o.graph, o.host,
-            petal_server_port(server));
+    int v6 = strchr(o.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
+    fprintf(stderr, "petal: serving %s on http://%s%s%s:%d/ (Ctrl-C to stop)\n", o.graph,
+            v6 ? "[" : "", o.host, v6 ? "]" : "", petal_server_port(server));
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "petal: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
