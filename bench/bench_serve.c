@@ -34,7 +34,15 @@ typedef struct bench {
     double *latencies;
     int n_latencies;
     int errors;
+    double decode_ms, infer_ms; /* sums of the answers' "decode_ms" and "ms" */
 } bench;
+
+/* The number after "key": in a JSON answer, or 0. */
+static double json_number(const char *json, const char *key)
+{
+    const char *p = json ? strstr(json, key) : NULL;
+    return p ? strtod(p + strlen(key), NULL) : 0;
+}
 
 typedef struct client {
     bench *b;
@@ -55,8 +63,11 @@ static void *client_main(void *arg)
         pthread_mutex_lock(&b->lock);
         if (rc != 0 || r.status != 200)
             b->errors++;
-        else if (b->n_latencies < MAX_SAMPLES)
+        else if (b->n_latencies < MAX_SAMPLES) {
             b->latencies[b->n_latencies++] = ms;
+            b->decode_ms += json_number(r.body, "\"decode_ms\":");
+            b->infer_ms += json_number(r.body, "\"ms\":");
+        }
         pthread_mutex_unlock(&b->lock);
         http_reply_free(&r);
     }
@@ -76,6 +87,7 @@ static void run_point(bench *b, int clients, double seconds, int print)
     client args[MAX_CLIENTS];
     b->n_latencies = 0;
     b->errors = 0;
+    b->decode_ms = b->infer_ms = 0;
     double t0 = petal_now_ms();
     b->until_ms = t0 + seconds * 1000;
     for (int i = 0; i < clients; i++) {
@@ -90,9 +102,10 @@ static void run_point(bench *b, int clients, double seconds, int print)
     double p50 = n ? b->latencies[n / 2] : 0, p99 = n ? b->latencies[(n * 99) / 100] : 0;
     if (!print)
         return;
-    printf("  %2d client%s  %7.1f requests/s  p50 %7.1f ms  p99 %7.1f ms  (%d requests%s)\n",
+    printf("  %2d client%s  %7.1f requests/s  p50 %7.1f ms  p99 %7.1f ms  (%d requests%s; "
+           "in the server: decode+resize %.1f ms, inference %.1f ms)\n",
            clients, clients == 1 ? " " : "s", n * 1000.0 / elapsed, p50, p99, n,
-           b->errors ? ", ERRORS" : "");
+           b->errors ? ", ERRORS" : "", n ? b->decode_ms / n : 0, n ? b->infer_ms / n : 0);
 }
 
 static char *find_asset(const char *name)
