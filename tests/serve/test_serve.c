@@ -425,6 +425,34 @@ static void test_bad_requests(void **state)
     http_reply_free(&r);
     free(body);
 
+    /* A top_k form field works like ?top_k=; a bad one is refused. */
+    for (int bad = 0; bad < 2; bad++) {
+        char head[256];
+        int h = snprintf(head, sizeof head,
+                         "--XX\r\nContent-Disposition: form-data; name=\"top_k\"\r\n\r\n%s\r\n"
+                         "--XX\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n",
+                         bad ? "two" : "2");
+        size_t form_len = (size_t)h + jpeg->len + 10;
+        char *form = malloc(form_len);
+        memcpy(form, head, (size_t)h);
+        memcpy(form + h, jpeg->bytes, jpeg->len);
+        memcpy(form + (size_t)h + jpeg->len, "\r\n--XX--\r\n", 10);
+        assert_int_equal(http_request(&c, "POST", "/v1/classify",
+                                      "Content-Type: multipart/form-data; boundary=XX\r\n", form,
+                                      form_len, 0, &r),
+                         0);
+        if (bad) {
+            expect_error(&r, 400, "top_k");
+        } else {
+            char why[512];
+            assert_int_equal(r.status, 200);
+            if (check_answer(&f, jpeg, r.body, 2, why, sizeof why) != 0)
+                fail_msg("top_k field: %s", why);
+        }
+        http_reply_free(&r);
+        free(form);
+    }
+
     /* Still serving. */
     assert_int_equal(http_request(&c, "POST", "/v1/classify", NULL, jpeg->bytes, jpeg->len, 0, &r),
                      0);
