@@ -672,10 +672,20 @@ static petal_status write_report(run *r, const petal_train_result *res, petal_er
 {
     const petal_train_options *o = r->o;
     char **names = malloc((size_t)r->C * sizeof *names);
-    if (!names)
-        return petal_error_set(err, PETAL_ERR_NOMEM, "out of memory for the report");
+    size_t len = 1;
     for (int c = 0; c < r->C; c++)
+        len += strlen(r->ds.classes[c].label) + 2;
+    char *classes = malloc(len);
+    if (!names || !classes) {
+        free(names);
+        free(classes);
+        return petal_error_set(err, PETAL_ERR_NOMEM, "out of memory for the report");
+    }
+    classes[0] = '\0';
+    for (int c = 0; c < r->C; c++) {
         names[c] = r->ds.classes[c].label;
+        strcat(strcat(classes, c ? ", " : ""), names[c]);
+    }
     char title[512], photos[160], steps[160], test[160];
     const char *backbone = o->model_file ? o->model_file : o->architecture;
     snprintf(title, sizeof title, "petal train: %s on %s", o->image_dir, backbone);
@@ -692,11 +702,9 @@ static petal_status write_report(run *r, const petal_train_result *res, petal_er
         snprintf(test, sizeof test, "no test set (testing_percentage %g): no test results",
                  o->testing_percentage);
     petal_report_info info[] = {
-        {"photos", photos},
-        {"backbone", backbone},
-        {"training steps", steps},
-        {"test", test},
-        {"graph", o->output_graph ? o->output_graph : "(not written)"},
+        {"photos", photos},     {"classes", classes},
+        {"backbone", backbone}, {"training steps", steps},
+        {"test", test},         {"graph", o->output_graph ? o->output_graph : "(not written)"},
     };
     petal_report rep = {0};
     rep.title = title;
@@ -713,6 +721,7 @@ static petal_status write_report(run *r, const petal_train_result *res, petal_er
     if (st == PETAL_OK)
         petal_info("Wrote the training report to %s", o->report);
     free(names);
+    free(classes);
     return st;
 }
 
