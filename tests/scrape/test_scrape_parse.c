@@ -107,13 +107,18 @@ static void test_parse_inaturalist(void **state)
         "\"preferred_common_name\":\"Pansy\"},\"photos\":["
         "{\"id\":10,\"license_code\":\"cc-by\",\"attribution\":\"(c) Kim, some rights reserved\","
         "\"url\":\"https://img.example/photos/10/square.jpeg\"},"
-        "{\"id\":11,\"license_code\":null,\"url\":\"https://img.example/photos/11/square.jpg\"}]},"
+        "{\"id\":11,\"license_code\":null,\"url\":\"https://img.example/photos/11/square.jpg\"},"
+        "{\"id\":12,\"license_code\":\"cc-by-nc\",\"url\":\"https://img.example/photos/12/"
+        "square.jpg\"},"
+        "{\"id\":13,\"license_code\":\"CC-BY-SA\",\"url\":\"https://img.example/photos/13/"
+        "square.png\"}]},"
         "{\"id\":2,\"photos\":[]}]}";
     petal_scrape_page p = {0};
     petal_error err;
     assert_int_equal(petal_scrape_parse_inaturalist(j, strlen(j), "inat", &p, &err), PETAL_OK);
-    assert_int_equal(p.count, 1);
+    assert_int_equal(p.count, 2); /* no licence and non-commercial (cc-by-nc) skipped */
     assert_string_equal(p.items[0].image_url, "https://img.example/photos/10/medium.jpeg");
+    assert_string_equal(p.items[1].image_url, "https://img.example/photos/13/medium.png");
     assert_string_equal(p.items[0].licence, "cc-by");
     assert_string_equal(p.items[0].author, "(c) Kim, some rights reserved");
     assert_string_equal(p.items[0].title, "Pansy");
