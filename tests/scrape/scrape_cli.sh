@@ -31,6 +31,7 @@ if [ -z "$PORT" ]; then
 fi
 API="http://127.0.0.1:$PORT/w/api.php"
 FAST="--timeout 2 --retries 1 --delay_ms 0"
+kills=""
 
 # Every manifest line has its file, every file in folder $2 its line, and no temp file is left.
 consistent() {
@@ -91,27 +92,41 @@ else
     echo "not ok scrape_cli_labels_file: $rows label rows"
 fi
 
-# 5. SIGKILL mid-run, rerun: a consistent folder with every image.
-$PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class 24 \
-    --concurrency 2 --per_host 2 $FAST >/dev/null 2>&1 &
-PID=$!
-i=0
-while [ $i -lt 100 ]; do
-    lines=$( (wc -l <"$TMP/k/manifest.csv") 2>/dev/null || echo 0)
-    [ "$lines" -ge 4 ] && break
-    sleep 0.05
-    i=$((i + 1))
+# 5. SIGKILL at several moments (before the first photo, early, late), rerun after each: a
+# consistent folder with every image. Each kill lands on a folder the previous rerun left.
+scrape_slow() {
+    $PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class "$1" \
+        --concurrency 4 --per_host 4 $FAST
+}
+ok=1
+for step in "10 -1" "18 2" "24 1"; do
+    per=${step% *}
+    at=${step#* }
+    base=$( (wc -l <"$TMP/k/manifest.csv") 2>/dev/null || echo 0)
+    $PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class $per \
+        --concurrency 4 --per_host 4 $FAST >/dev/null 2>&1 &
+    PID=$!
+    i=0
+    while [ $i -lt 100 ]; do
+        lines=$( (wc -l <"$TMP/k/manifest.csv") 2>/dev/null || echo 0)
+        [ "$at" -ge 0 ] && [ "$lines" -gt $((base + at)) ] && break
+        [ "$at" -lt 0 ] && [ $i -ge 2 ] && break
+        sleep 0.02
+        i=$((i + 1))
+    done
+    kill -9 $PID 2>/dev/null
+    wait $PID 2>/dev/null
+    before=$( (tail -n +2 "$TMP/k/manifest.csv" | wc -l) 2>/dev/null || echo 0)
+    if scrape_slow $per >"$TMP/k.out" 2>&1 && consistent "$TMP/k" slow &&
+        [ "$(ls "$TMP/k/slow" | wc -l)" = $per ]; then
+        kills="$kills $before/$per"
+    else
+        ok=0
+        echo "not ok scrape_cli_sigkill_rerun: killed at $before of $per: $(head -10 "$TMP/k.out" |
+            tr '\n' '|')"
+    fi
 done
-kill -9 $PID 2>/dev/null
-wait $PID 2>/dev/null
-before=$(($(wc -l <"$TMP/k/manifest.csv") - 1))
-if $PETAL scrape --label slow --image_dir "$TMP/k" --base_url "$API" --per_class 24 \
-    --concurrency 4 --per_host 4 $FAST >"$TMP/k.out" 2>&1 && consistent "$TMP/k" slow &&
-    [ "$(ls "$TMP/k/slow" | wc -l)" = 24 ]; then
-    echo "ok scrape_cli_sigkill_rerun (killed with $before of 24 stored)"
-else
-    echo "not ok scrape_cli_sigkill_rerun: $(head -10 "$TMP/k.out" | tr '\n' '|')"
-fi
+[ $ok = 1 ] && echo "ok scrape_cli_sigkill_rerun (killed with stored/wanted:$kills)"
 
 # 6. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
 # label with images only.

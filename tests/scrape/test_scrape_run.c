@@ -803,8 +803,18 @@ static void test_reconcile_strays_and_orphans(void **state)
     petal_scrape_summary_free(&s);
     assert_int_equal(check_consistent(dir, "lily"), 3);
 
-    /* What a kill leaves behind, plus files someone dropped in. */
+    /* What a kill leaves behind, plus files someone dropped in. A kill between the manifest
+     * append and the rename leaves a line and its complete temporary file: the rerun finishes
+     * the rename. */
     char p[1024];
+    char *mpath = petal_path_join(dir, "manifest.csv");
+    petal_manifest m = {0};
+    assert_int_equal(petal_manifest_load(mpath, &m, &err), PETAL_OK);
+    char *done_path = petal_path_join(dir, m.items[1].file);
+    snprintf(p, sizeof p, "%s/lily/.%s.part", dir, petal_path_basename(m.items[1].file));
+    assert_int_equal(rename(done_path, p), 0);
+    petal_manifest_free(&m);
+    free(mpath);
     snprintf(p, sizeof p, "%s/lily/.0123456789abcdef.jpg.part", dir);
     petal_test_write(p, "partial", 7);
     snprintf(p, sizeof p, "%s/lily/garbage.jpg", dir);
@@ -835,6 +845,8 @@ static void test_reconcile_strays_and_orphans(void **state)
     assert_int_equal(s.reconciled_removed_files, 2); /* the .part and garbage.jpg */
     assert_int_equal(s.reconciled_added_files, 1);   /* mine.png, as source local */
     assert_int_equal(sum_of(&s, "lily")->got, 4);
+    assert_true(petal_is_file(done_path)); /* renamed back, not fetched again */
+    free(done_path);
     petal_scrape_summary_free(&s);
     assert_int_equal(check_consistent(dir, "lily"), 4);
     petal_scrape_labels_free(&l);
