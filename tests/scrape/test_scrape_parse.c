@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scrape/scrape.h"
+#include "util/fs.h"
 
 static void test_label_names(void **state)
 {
@@ -49,6 +50,27 @@ static void test_labels_file_syntax(void **state)
     assert_non_null(strstr(err.msg, "f:6"));
     assert_int_equal(petal_scrape_labels_add_line(&l, "../..", "f:7", &err), PETAL_ERR_ARG);
     petal_scrape_labels_free(&l);
+
+    /* A file: control characters and path parts become separators; a NUL byte refuses it. */
+    char *dir = petal_test_tmpdir("scrape-labels");
+    char *path = petal_path_join(dir, "labels.txt");
+    static const char ok_text[] = "../../etc/passwd\r\nsweet\tpea\x1b[1m\n\n.hidden/../x\n";
+    petal_test_write(path, ok_text, sizeof ok_text - 1);
+    assert_int_equal(petal_scrape_labels_load(&l, path, &err), PETAL_OK);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.items[0].folder, "etc_passwd");
+    assert_string_equal(l.items[1].folder, "sweet_pea_1m");
+    assert_string_equal(l.items[2].folder, "hidden_x");
+    petal_scrape_labels_free(&l);
+    static const char nul_text[] = "rose\nli\0ly\n";
+    petal_test_write(path, nul_text, sizeof nul_text - 1);
+    assert_int_equal(petal_scrape_labels_load(&l, path, &err), PETAL_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "NUL byte"));
+    assert_int_equal(l.count, 0);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(path);
+    free(dir);
 }
 
 static const char wikimedia_json[] =
