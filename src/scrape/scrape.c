@@ -417,6 +417,7 @@ typedef struct batch {
     label_state *ls;
     const char *source;
     petal_scrape_result **cands;
+    char *delivered; /* delivered[i]: candidate i was downloaded (or failed), not cancelled */
     int wanted_left;
 } batch;
 
@@ -568,6 +569,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
     run *r = b->r;
     label_state *ls = b->ls;
     const petal_scrape_result *res = b->cands[index];
+    b->delivered[index] = 1;
     if (resp->code != PETAL_OK) {
         ls->sum->failed++;
         r->failures++;
@@ -647,6 +649,18 @@ static int seen_before(run *r, label_state *ls, const char *url)
     return 0;
 }
 
+/* Forgets url as tried (its download was cancelled because the label was full), so that a
+ * later round may still fetch it. */
+static void unsee(label_state *ls, const char *url)
+{
+    for (size_t i = ls->nseen; i-- > 0;)
+        if (!strcmp(ls->seen[i], url)) {
+            free(ls->seen[i]);
+            ls->seen[i] = ls->seen[--ls->nseen];
+            return;
+        }
+}
+
 static void next_source(label_state *ls, size_t nsources)
 {
     ls->source++;
@@ -710,9 +724,16 @@ static void fill_label(run *r, label_state *ls)
             for (size_t i = 0; i < nc && listed < o->per_class - have; i++, listed++)
                 printf("%s\t%s\t%s\t%s\n", ls->label->name, src->name, urls[i], cands[i]->licence);
         } else if (nc > 0) {
-            batch b = {r, ls, src->name, cands, o->per_class - have};
-            if (petal_http_fetch_all(&o->http, urls, nc, on_image, &b, &err) != PETAL_OK)
+            char *delivered = calloc(nc, 1);
+            batch b = {r, ls, src->name, cands, delivered, o->per_class - have};
+            if (!delivered)
+                petal_warn("%s: out of memory", ls->label->name);
+            else if (petal_http_fetch_all(&o->http, urls, nc, on_image, &b, &err) != PETAL_OK)
                 petal_warn("%s", err.msg);
+            for (size_t i = 0; delivered && i < nc; i++)
+                if (!delivered[i])
+                    unsee(ls, urls[i]);
+            free(delivered);
             have = label_have(r, ls->label->name);
         }
         free(cands);
@@ -825,6 +846,13 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                 label_state *ls = &r.labels[i];
                 if (round > 0 && !ls->lost)
                     continue;
+                if (round > 0) { /* page through the sources again; tried URLs are skipped */
+                    ls->source = 0;
+                    ls->page = 0;
+                    free(ls->next);
+                    ls->next = NULL;
+                    ls->exhausted = 0;
+                }
                 ls->lost = 0;
                 r.current = i;
                 if (!o.dry_run) {

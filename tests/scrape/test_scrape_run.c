@@ -322,6 +322,15 @@ static void wikimedia_answer(char *buf, size_t n, const char *search, const char
             wm_page(buf, n, i + 1, p, "CC BY 4.0");
         }
         wm_page(buf, n, 3, "/img/16.jpg", "CC BY 4.0"); /* found for both labels */
+    } else if (!strncmp(search, "alpha", 5) || !strncmp(search, "beta", 4)) {
+        /* Two trainable classes of 20 photos; /img/21.jpg is found for both. */
+        int first = search[0] == 'a' ? 1 : 21, k = 1;
+        if (first == 1)
+            wm_page(buf, n, k++, "/img/21.jpg", "CC BY 4.0");
+        for (int i = 0; i < 20; i++) {
+            snprintf(p, sizeof p, "/img/%d.jpg", first + i);
+            wm_page(buf, n, k++, p, "CC BY 4.0");
+        }
     } else if (!strncmp(search, "slow", 4)) {
         for (int i = 1; i <= 24; i++) {
             snprintf(p, sizeof p, "/slow/%d.jpg", i);
@@ -786,6 +795,38 @@ static void test_cross_label_duplicates_kept_for_neither(void **state)
     stop_server();
 }
 
+/* alpha's first result is also beta's: alpha fills up (its 21st candidate cancelled), loses
+ * the shared photo to beta, and a second round fetches the candidate it had left. */
+static void test_cross_label_loss_refilled(void **state)
+{
+    (void)state;
+    assert_int_equal(start_server(), 0);
+    char *dir = petal_test_tmpdir("scrape-refill");
+    petal_scrape_labels l = {0};
+    add_label(&l, "alpha");
+    add_label(&l, "beta");
+    petal_scrape_options o;
+    char base[128];
+    options(&o, &l, dir, "wikimedia", "/w/api.php", base, sizeof base);
+    o.per_class = 20;
+    o.http.concurrency = 4;
+    o.http.per_host = 4;
+    petal_scrape_summary s;
+    petal_error err;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
+    assert_int_equal(sum_of(&s, "alpha")->got, 20);
+    assert_int_equal(sum_of(&s, "alpha")->cross_label, 1);
+    assert_int_equal(sum_of(&s, "beta")->got, 19); /* 20 results, one shared */
+    assert_int_equal(sum_of(&s, "beta")->cross_label, 1);
+    petal_scrape_summary_free(&s);
+    assert_int_equal(check_consistent(dir, "alpha"), 20);
+    assert_int_equal(check_consistent(dir, "beta"), 19);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(dir);
+    stop_server();
+}
+
 static void test_reconcile_strays_and_orphans(void **state)
 {
     (void)state;
@@ -975,6 +1016,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_other_sources_in_order),
         cmocka_unit_test(test_fault_endpoints),
         cmocka_unit_test(test_cross_label_duplicates_kept_for_neither),
+        cmocka_unit_test(test_cross_label_loss_refilled),
         cmocka_unit_test(test_reconcile_strays_and_orphans),
         cmocka_unit_test(test_malformed_json_and_dry_run),
         cmocka_unit_test(test_http_per_host_limit_and_user_agent),
