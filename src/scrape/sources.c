@@ -284,7 +284,9 @@ static char *wikimedia_page_url(const char *base, const char *query, int page, i
         return NULL;
     strbuf b = {0};
     char num[32];
-    snprintf(num, sizeof num, "%d", per_page > 0 && per_page <= 500 ? per_page : 50);
+    /* The API scales at most 50 images per request (iiurlwidth); past that it would hand out
+     * originals, which can be far over --max_bytes. */
+    snprintf(num, sizeof num, "%d", per_page > 0 && per_page <= 50 ? per_page : 50);
     sb_str(&b, base);
     sb_str(&b, strchr(base, '?') ? "&" : "?");
     sb_str(&b, "action=query&format=json&formatversion=2&generator=search&gsrnamespace=6"

@@ -117,6 +117,11 @@ static void test_parse_wikimedia(void **state)
     assert_non_null(strstr(url, "generator=search&gsrnamespace=6"));
     assert_non_null(strstr(url, "formatversion=2"));
     assert_non_null(strstr(url, "&gsroffset=20"));
+    assert_non_null(strstr(url, "&gsrlimit=20&"));
+    assert_non_null(strstr(url, "iiprop=url%7Csize%7Cmime%7Cextmetadata&iiurlwidth="));
+    free(url);
+    url = s->page_url("http://h/w/api.php", "rose", 0, 200, NULL); /* thumbnails: 50 at most */
+    assert_non_null(strstr(url, "&gsrlimit=50&"));
     free(url);
 }
 
