@@ -71,13 +71,16 @@ else
     echo "not ok scrape_cli_empty_label: $(head -5 "$TMP/broken.err" | tr '\n' '|')"
 fi
 
-# 3. --dry_run lists candidates and writes nothing.
-n=$($PETAL scrape --label rose --image_dir "$TMP/d" --base_url "$API" --per_class 5 --dry_run \
-    2>/dev/null | grep -c "^rose	wikimedia	http://127.0.0.1:$PORT/img/")
-if [ "$n" = 5 ] && [ ! -e "$TMP/d" ]; then
+# 3. --dry_run lists candidates and writes nothing; --label repeats and adds to --labels.
+$PETAL scrape --label rose --label Lily --labels "iris,lily" --image_dir "$TMP/d" \
+    --base_url "$API" --per_class 5 --dry_run >"$TMP/d.out" 2>/dev/null
+n=$(grep -c "^rose	wikimedia	http://127.0.0.1:$PORT/img/" "$TMP/d.out")
+n_lily=$(grep -c "^lily	wikimedia	" "$TMP/d.out")
+n_iris=$(grep -c "^iris	wikimedia	" "$TMP/d.out")
+if [ "$n" = 5 ] && [ "$n_lily" = 3 ] && [ "$n_iris" = 3 ] && [ ! -e "$TMP/d" ]; then
     echo "ok scrape_cli_dry_run"
 else
-    echo "not ok scrape_cli_dry_run: listed $n of 5, or wrote $TMP/d"
+    echo "not ok scrape_cli_dry_run: listed $n of 5 rose, $n_lily lily, $n_iris iris, or wrote $TMP/d"
 fi
 
 # 4. The shipped labels file: 41 names, near-duplicates merged, so 40 labels and folders.
@@ -128,7 +131,15 @@ for step in "10 -1" "18 2" "24 1"; do
 done
 [ $ok = 1 ] && echo "ok scrape_cli_sigkill_rerun (killed with stored/wanted:$kills)"
 
-# 6. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
+# 6. The manifest's columns, exactly.
+if [ "$(head -1 "$TMP/k/manifest.csv")" = \
+    "label,file,sha256,width,height,source,image_url,page_url,licence,author,fetched_at" ]; then
+    echo "ok scrape_cli_manifest_header"
+else
+    echo "not ok scrape_cli_manifest_header: $(head -1 "$TMP/k/manifest.csv")"
+fi
+
+# 7. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
 # label with images only.
 bad=$(find "$TMP/k" -mindepth 1 ! -name manifest.csv ! -name .scrape.lock ! -path "$TMP/k/slow" \
     ! -path "$TMP/k/slow/*.jpg" ! -path "$TMP/k/slow/*.png" | head -3)

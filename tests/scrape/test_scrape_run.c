@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -315,8 +316,8 @@ static void wikimedia_answer(char *buf, size_t n, const char *search, const char
             wm_page(buf, n, i, fault_paths[i - 1], "CC BY 4.0");
         wm_page(buf, n, i++, "/img/6.jpg", "CC BY 4.0");
         wm_page(buf, n, i++, "/img/7.jpg", "CC BY 4.0");
-    } else if (!strncmp(search, "lily", 4) || !strncmp(search, "iris", 4)) {
-        int base = search[0] == 'l' ? 10 : 13;
+    } else if (!strncasecmp(search, "lily", 4) || !strncasecmp(search, "iris", 4)) {
+        int base = (search[0] | 0x20) == 'l' ? 10 : 13;
         for (int i = 0; i < 2; i++) {
             snprintf(p, sizeof p, "/img/%d.jpg", base + i);
             wm_page(buf, n, i + 1, p, "CC BY 4.0");
@@ -662,6 +663,17 @@ static void test_wikimedia_pages_dedupe_and_rerun(void **state)
     assert_int_equal(sum_of(&s, "rose")->got, 6);
     assert_int_equal(check_consistent(dir, "rose"), 6);
     petal_scrape_summary_free(&s);
+
+    /* --dhash_distance -1: only exact copies are duplicates; the re-encoded one is kept. */
+    char *dir2 = petal_test_tmpdir("scrape-wm-nodhash");
+    options(&o, &l, dir2, "wikimedia", "/w/api.php", base, sizeof base);
+    o.dhash_distance = -1;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
+    assert_int_equal(sum_of(&s, "rose")->got, 7);
+    assert_int_equal(sum_of(&s, "rose")->duplicates, 1);
+    petal_scrape_summary_free(&s);
+    petal_test_rmtree(dir2);
+    free(dir2);
 
     free(mpath);
     petal_scrape_labels_free(&l);
