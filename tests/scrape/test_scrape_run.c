@@ -1004,6 +1004,19 @@ static void test_http_per_host_limit_and_user_agent(void **state)
     assert_int_equal(ok, 4);
     assert_true(ms >= 3 * 100 + 150 - 20);
     assert_non_null(strstr(last_user_agent, "contact")); /* the default names a contact */
+
+    /* Redirects: 5 by default, none with -1 (what --max_redirects 0 sets). */
+    char loop[128];
+    snprintf(loop, sizeof loop, "http://127.0.0.1:%d/fault/loop", port);
+    petal_http_response resp;
+    petal_http_options r = {0};
+    assert_int_equal(petal_http_get(&r, loop, &resp, &err), PETAL_ERR_NET);
+    assert_string_equal(resp.reason, "more than 5 redirects");
+    petal_http_response_free(&resp);
+    r.max_redirects = -1;
+    assert_int_equal(petal_http_get(&r, loop, &resp, &err), PETAL_ERR_NET);
+    assert_string_equal(resp.reason, "more than 0 redirects");
+    petal_http_response_free(&resp);
     stop_server();
 }
 
