@@ -132,7 +132,7 @@ static double op_macs(const petal_model *m, const petal_op *op)
 static petal_status create_backend(petal_exec *e, petal_backend backend, petal_error *err)
 {
     const petal_backend_impl *impl = backend_impl(backend);
-    if (impl == NULL || impl->create == NULL)
+    if (impl == NULL)
         return petal_error_set(err, PETAL_ERR_UNSUPPORTED, "backend %s is not available",
                                petal_backend_name(backend));
     petal_status s = impl->create(&e->plan, &e->state, err);

@@ -30,13 +30,9 @@ typedef struct petal_backend_impl {
     void (*destroy)(void *state);
 } petal_backend_impl;
 
-/* The reference backend is always built. It is a strong reference so that linking against
- * libpetal.a pulls exec_ref.o out of the archive (a weak reference would not). */
-extern const petal_backend_impl petal_backend_reference_impl;
-/* Weak so that a build without one backend's source still links; exec.c reports a missing
- * backend as unavailable. */
-extern const petal_backend_impl petal_backend_dnnl_f32_impl __attribute__((weak));
-extern const petal_backend_impl petal_backend_dnnl_int8_impl __attribute__((weak));
+extern const petal_backend_impl petal_backend_reference_impl; /* exec_ref.c */
+extern const petal_backend_impl petal_backend_dnnl_f32_impl;  /* exec_dnnl.c */
+extern const petal_backend_impl petal_backend_dnnl_int8_impl; /* exec_dnnl.c */
 
 /* Dequantizes a constant tensor (float32, uint8, int8 or int32 with per-tensor or
  * per-channel quantization) into a new malloc'd float array; NULL with err on failure. */
