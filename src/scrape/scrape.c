@@ -70,7 +70,7 @@ typedef struct run {
     petal_progress *progress;
     int64_t done_images, total_images, failures;
     long long bytes;
-    size_t current; /* label being filled */
+    size_t labels_done; /* labels whose first round is over */
 } run;
 
 static void reason_add(reasons *r, const char *reason)
@@ -558,8 +558,8 @@ static int store_image(run *r, label_state *ls, const petal_scrape_result *res, 
 static void draw_progress(run *r)
 {
     char extra[96];
-    snprintf(extra, sizeof extra, "label %zu/%zu, %.1f MB, %lld failed", r->current + 1, r->nlabels,
-             (double)r->bytes / 1e6, (long long)r->failures);
+    snprintf(extra, sizeof extra, "%zu/%zu labels done, %.1f MB, %lld failed", r->labels_done,
+             r->nlabels, (double)r->bytes / 1e6, (long long)r->failures);
     petal_progress_update(r->progress, r->done_images, extra);
 }
 
@@ -854,7 +854,6 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                     ls->exhausted = 0;
                 }
                 ls->lost = 0;
-                r.current = i;
                 if (!o.dry_run) {
                     char *dir = petal_path_join(o.image_dir, ls->label->folder);
                     st = dir ? petal_mkdirs(dir, err) : PETAL_ERR_NOMEM;
@@ -863,6 +862,10 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                         break;
                 }
                 fill_label(&r, ls);
+                if (round == 0) {
+                    r.labels_done++;
+                    draw_progress(&r);
+                }
                 if (!o.dry_run)
                     petal_info("%s: %d/%d images (%d duplicates, %d cross-label, %d rejected, "
                                "%d failed)",
