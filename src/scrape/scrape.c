@@ -71,6 +71,8 @@ typedef struct run {
     int64_t done_images, total_images, failures;
     long long bytes;
     size_t labels_done; /* labels whose first round is over */
+    int stopped;        /* the manifest cannot be written: the run stops with stop_err */
+    petal_error stop_err;
 } run;
 
 static void reason_add(reasons *r, const char *reason)
@@ -543,7 +545,9 @@ static int store_image(run *r, label_state *ls, const petal_scrape_result *res, 
     if (!path || !part || write_part(part, data, len) != 0) {
         petal_warn("%s: cannot write %s", res->image_url, part ? part : rel);
     } else if (petal_manifest_append(r->manifest_path, &e, &err) != PETAL_OK) {
-        petal_warn("%s", err.msg);
+        /* Without its record no photo may stay: stop rather than fetch what cannot be kept. */
+        r->stopped = 1;
+        r->stop_err = err;
         unlink(part);
     } else if (rename(part, path) != 0) {
         petal_warn("%s: cannot rename to %s: %s", part, path, strerror(errno));
@@ -613,8 +617,9 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
     } else if (bytes_dhash(resp->body, resp->len, res->image_url, &dh) == 0 &&
                !is_duplicate(r, ls, sha, dh, 1, res->image_url)) {
         keep = store_image(r, ls, res, b->source, resp->body, resp->len, sha, fmt, &img, dh) == 0;
-        if (!keep) {
+        if (!keep && !r->stopped) {
             ls->sum->failed++;
+            r->failures++;
             reason_add(&ls->failed, "could not be stored");
         }
     }
@@ -624,7 +629,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
         b->wanted_left--;
         draw_progress(r);
     }
-    return b->wanted_left <= 0;
+    return b->wanted_left <= 0 || r->stopped;
 }
 
 /* ---- one label ------------------------------------------------------------------------- */
@@ -676,7 +681,7 @@ static void fill_label(run *r, label_state *ls)
     const petal_scrape_options *o = r->o;
     int have = label_have(r, ls->label->name);
     int listed = 0;
-    while (!ls->exhausted && o->per_class - have - listed > 0) {
+    while (!ls->exhausted && !r->stopped && o->per_class - have - listed > 0) {
         const petal_scrape_source *src = r->sources[ls->source];
         if (ls->page >= o->max_pages) {
             next_source(ls, r->nsources);
@@ -862,6 +867,12 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                         break;
                 }
                 fill_label(&r, ls);
+                if (r.stopped) {
+                    st = r.stop_err.code != PETAL_OK ? r.stop_err.code : PETAL_ERR_IO;
+                    if (err)
+                        *err = r.stop_err;
+                    break;
+                }
                 if (round == 0) {
                     r.labels_done++;
                     draw_progress(&r);

@@ -959,6 +959,42 @@ static void test_malformed_json_and_dry_run(void **state)
     stop_server();
 }
 
+/* A manifest that cannot be written stops the run with its error; no photo stays unrecorded. */
+static void test_unwritable_manifest_stops(void **state)
+{
+    (void)state;
+    assert_int_equal(start_server(), 0);
+    char *dir = petal_test_tmpdir("scrape-nomanifest");
+    char *mpath = petal_path_join(dir, "manifest.csv");
+    petal_error err;
+    assert_int_equal(petal_mkdirs(mpath, &err), PETAL_OK); /* a folder where the file goes */
+    petal_scrape_labels l = {0};
+    add_label(&l, "rose");
+    petal_scrape_options o;
+    char base[128];
+    options(&o, &l, dir, "wikimedia", "/w/api.php", base, sizeof base);
+    petal_scrape_summary s;
+    int before = image_hits;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_ERR_IO);
+    assert_non_null(strstr(err.msg, "manifest.csv"));
+    assert_true(image_hits - before <= o.http.concurrency); /* stopped, not fetched all */
+    petal_scrape_summary_free(&s);
+    char *folder = petal_path_join(dir, "rose");
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            fail_msg("left in %s: %s", folder, e->d_name); /* neither photos nor temp files */
+    closedir(d);
+    free(folder);
+    free(mpath);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(dir);
+    stop_server();
+}
+
 static int count_done(void *ctx, size_t index, petal_http_response *resp)
 {
     (void)index;
@@ -1044,6 +1080,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cross_label_loss_refilled),
         cmocka_unit_test(test_reconcile_strays_and_orphans),
         cmocka_unit_test(test_malformed_json_and_dry_run),
+        cmocka_unit_test(test_unwritable_manifest_stops),
         cmocka_unit_test(test_http_per_host_limit_and_user_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
