@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -168,7 +169,7 @@ static int nfixtures;
 static int port;
 static struct MHD_Daemon *daemon_;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int hits_500, hits_429, image_hits;
+static int hits_500, hits_429, hits_429date, image_hits;
 static double t429[2];
 static int slow_active, slow_max_active;
 static char last_user_agent[256];
@@ -472,6 +473,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         const blob *g = find_fixture("/img/9.jpg");
         return send_body(c, 200, g->data, g->len, "image/jpeg");
     }
+    if (!strcmp(url, "/fault/429date")) { /* Retry-After as an HTTP date, 2 s ahead */
+        pthread_mutex_lock(&lock);
+        int n = hits_429date++;
+        pthread_mutex_unlock(&lock);
+        if (n == 0) {
+            char when[64];
+            time_t t = time(NULL) + 2;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+            struct MHD_Response *r =
+                MHD_create_response_from_buffer(4, (void *)"busy", MHD_RESPMEM_PERSISTENT);
+            MHD_add_response_header(r, "Retry-After", when);
+            enum MHD_Result ret = MHD_queue_response(c, 429, r);
+            MHD_destroy_response(r);
+            return ret;
+        }
+        return send_body(c, 200, good->data, good->len, "image/jpeg");
+    }
     if (!strcmp(url, "/fault/reset"))
         return MHD_NO; /* closes the connection without an answer */
     if (!strcmp(url, "/fault/stall")) {
@@ -508,7 +528,7 @@ static int start_server(void)
 {
     if (nfixtures == 0)
         build_fixtures();
-    hits_500 = hits_429 = image_hits = 0;
+    hits_500 = hits_429 = hits_429date = image_hits = 0;
     daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
                                NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
                                (unsigned)10, MHD_OPTION_END);
@@ -1052,6 +1072,20 @@ static void test_http_per_host_limit_and_user_agent(void **state)
     r.max_redirects = -1;
     assert_int_equal(petal_http_get(&r, loop, &resp, &err), PETAL_ERR_NET);
     assert_string_equal(resp.reason, "more than 0 redirects");
+    petal_http_response_free(&resp);
+
+    /* Retry-After as an HTTP date (1 to 2 s ahead, whole seconds) is waited for, not the
+     * 50 ms backoff. */
+    char busy[128];
+    snprintf(busy, sizeof busy, "http://127.0.0.1:%d/fault/429date", port);
+    r.retries = 1;
+    r.backoff_ms = 50;
+    t0 = petal_now_ms();
+    assert_int_equal(petal_http_get(&r, busy, &resp, &err), PETAL_OK);
+    ms = petal_now_ms() - t0;
+    assert_int_equal(resp.attempts, 2);
+    assert_int_equal(hits_429date, 2);
+    assert_true(ms >= 900);
     petal_http_response_free(&resp);
     stop_server();
 }
