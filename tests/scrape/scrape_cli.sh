@@ -49,6 +49,22 @@ consistent() {
     return 0
 }
 
+# 0. --help documents every flag of the issue, with its default.
+$PETAL scrape --help >"$TMP/help" 2>&1
+missing=""
+for want in "--label NAME" "--labels LIST" "--labels_file F" "--per_class N .*(100)" \
+    "--image_dir DIR" "--source LIST .*comma list filled in order (wikimedia)" "--base_url URL" \
+    "--concurrency N .*(8)" "--per_host N .*(2)" "--delay_ms N" "--timeout S .*(15)" \
+    "--retries N .*(2)" "--max_redirects N" "--user_agent TEXT .*contact" \
+    "--max_bytes N .*(20971520)" "--min_size N .*(64)" "--dhash_distance N" "--dry_run"; do
+    grep -q -- "^  $want" "$TMP/help" || missing="$missing [$want]"
+done
+if [ -z "$missing" ]; then
+    echo "ok scrape_cli_help"
+else
+    echo "not ok scrape_cli_help: not documented:$missing"
+fi
+
 # 1. Fault endpoints through the CLI: the summary names every failure; the label got images.
 out="$TMP/faulty.out"
 if $PETAL scrape --label faulty --image_dir "$TMP/f" --base_url "$API" --per_class 30 $FAST \
