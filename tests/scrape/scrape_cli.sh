@@ -147,7 +147,22 @@ for step in "10 -1" "18 2" "24 1"; do
 done
 [ $ok = 1 ] && echo "ok scrape_cli_sigkill_rerun (killed with stored/wanted:$kills)"
 
-# 6. The manifest's columns, exactly.
+# 6. A bar redrawn in place on a terminal (script(1) gives one), plain lines otherwise.
+esc=$(printf '\033')
+if command -v script >/dev/null 2>&1; then
+    script -qc "$PETAL scrape --label slow --image_dir $TMP/t --base_url $API --per_class 6 \
+        --concurrency 4 --per_host 4 $FAST" /dev/null >"$TMP/tty.out" 2>&1
+    if grep -q "${esc}\[Kscrape \[#*\.*\] [0-9]*/6 images.*labels done" "$TMP/tty.out" &&
+        ! grep -q "$esc" "$TMP/faulty.err" && grep -q "^petal: scrape: [0-9]*/30 images" "$TMP/faulty.err"; then
+        echo "ok scrape_cli_progress"
+    else
+        echo "not ok scrape_cli_progress: $(tr '\r\033' '|~' <"$TMP/tty.out" | head -c 300)"
+    fi
+else
+    echo "not ok scrape_cli_progress: script(1) is missing (bsdutils)"
+fi
+
+# 7. The manifest's columns, exactly.
 if [ "$(head -1 "$TMP/k/manifest.csv")" = \
     "label,file,sha256,width,height,source,image_url,page_url,licence,author,fetched_at" ]; then
     echo "ok scrape_cli_manifest_header"
@@ -155,7 +170,7 @@ else
     echo "not ok scrape_cli_manifest_header: $(head -1 "$TMP/k/manifest.csv")"
 fi
 
-# 7. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
+# 8. Trainable layout: image_dir holds manifest.csv (and the hidden lock) and one folder per
 # label with images only.
 bad=$(find "$TMP/k" -mindepth 1 ! -name manifest.csv ! -name .scrape.lock ! -path "$TMP/k/slow" \
     ! -path "$TMP/k/slow/*.jpg" ! -path "$TMP/k/slow/*.png" | head -3)
