@@ -78,3 +78,17 @@ elif [ ! -s "$TMP/out.tflite" ]; then
 else
     echo "ok scrape_train ($(grep -o "Final test accuracy.*" "$TMP/train.log"))"
 fi
+
+# Without a test set (--testing_percentage 0) training on the same folder simply succeeds.
+$PETAL train --image_dir "$TMP/photos" --model "$MODEL" --bottleneck_tensor "$TENSOR" \
+    --bottleneck_dir "$TMP/cache" --summaries_dir "$TMP/sums0" \
+    --output_graph "$TMP/out0.tflite" --output_labels "$TMP/labels0.txt" \
+    --how_many_training_steps 5 --eval_step_interval 5 --train_batch_size 16 \
+    --testing_percentage 0 --validation_percentage 10 >"$TMP/train0.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$TMP/out0.tflite" ]; then
+    echo "ok scrape_train_no_test_set"
+else
+    echo "not ok scrape_train_no_test_set: train exited $rc: $(tail -5 "$TMP/train0.log" |
+        tr '\n' '|')"
+fi
