@@ -35,7 +35,7 @@ static void usage(FILE *out)
             "  --min_size N         smallest width and height accepted (64)\n"
             "  --dhash_distance N   near duplicate at or below this dHash distance (4; -1 off)\n"
             "  --max_pages N        result pages per label and source (20)\n"
-            "  --per_page N         results asked per page (50)\n"
+            "  --per_page N         results asked per page (50; wikimedia: 50 at most)\n"
             "  --dry_run            list what would be fetched, download nothing\n"
             "  --log_level L        error, warn, info, debug (info)\n");
 }
