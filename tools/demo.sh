@@ -1,7 +1,8 @@
 #!/bin/sh
 # demo.sh - `make demo`: petal's main job end to end. Trains a flower classifier on flowers5
 # (TensorFlow's flower_photos: from ../shared/data, or downloaded on a machine with internet)
-# with the default MobileNetV2, then classifies a few photos with the result.
+# with the default MobileNetV2, writes the training report page, then classifies a few photos
+# with the result.
 #
 #   tools/demo.sh [BUILD]
 set -eu
@@ -26,7 +27,7 @@ start=$(date +%s)
 "$PETAL" train --image_dir "$DATA" --output_graph "$OUT/flowers.tflite" \
     --output_labels "$OUT/flowers.txt" --bottleneck_dir "$BUILD/bottlenecks" \
     --summaries_dir "$OUT/retrain_logs" --how_many_training_steps 4000 --learning_rate 0.01 \
-    --architecture mobilenet_v2 --eval_step_interval 500
+    --architecture mobilenet_v2 --eval_step_interval 500 --report "$OUT/report.html"
 
 echo "demo: trained in $(($(date +%s) - start)) s (a second run reuses the cache and takes seconds)"
 echo
@@ -42,3 +43,4 @@ echo
 echo "demo: the trained model is $OUT/flowers.tflite (labels in $OUT/flowers.txt), TensorBoard"
 echo "      logs in $OUT/retrain_logs; classify your own photos with"
 echo "      $PETAL classify --graph $OUT/flowers.tflite --labels $OUT/flowers.txt --image PHOTO"
+echo "demo: report written to $OUT/report.html (open it in a browser)"

@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "  --labels FILE      its labels, one per line\n"
             "  --image_dir DIR    one sub-folder of photos per class\n"
             "  --json             one JSON object: accuracy (fraction), n, per_class, confusion\n"
+            "  --report FILE      HTML report: confusion matrix, per-class scores, misclassified\n"
+            "                     photos as thumbnails (one self-contained page)\n"
             "  --threads N        workers (0 = all cores)\n"
             "  --backend NAME     auto, reference, onednn-f32, onednn-int8\n"
             "  --input_mean X     for float models (127.5)\n"
@@ -30,7 +32,7 @@ static void usage(FILE *out)
 
 int petal_cmd_evaluate(int argc, char **argv)
 {
-    petal_evaluate_options o = {NULL, NULL, NULL, 0, PETAL_BACKEND_AUTO, 127.5f, 127.5f, 0};
+    petal_evaluate_options o = {NULL, NULL, NULL, 0, PETAL_BACKEND_AUTO, 127.5f, 127.5f, 0, NULL};
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -43,6 +45,7 @@ int petal_cmd_evaluate(int argc, char **argv)
             (r = petal_flag_value(argc, argv, &i, "model", &o.graph)) != 0 ||
             (r = petal_flag_value(argc, argv, &i, "labels", &o.labels)) != 0 ||
             (r = petal_flag_value(argc, argv, &i, "image_dir", &o.image_dir)) != 0 ||
+            (r = petal_flag_value(argc, argv, &i, "report", &o.report)) != 0 ||
             (r = petal_flag_bool(argc, argv, &i, "json", &json)) != 0) {
             if (r < 0)
                 return 2;

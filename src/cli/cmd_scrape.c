@@ -30,12 +30,12 @@ static void usage(FILE *out)
             "  --timeout S          seconds per request (15)\n"
             "  --retries N          retries on timeouts, resets, 429 and 5xx (2)\n"
             "  --max_bytes N        largest download in bytes (20971520)\n"
-            "  --max_redirects N    redirects followed (5)\n"
+            "  --max_redirects N    redirects followed (5; 0 = none)\n"
             "  --user_agent TEXT    User-Agent header; include a contact address\n"
             "  --min_size N         smallest width and height accepted (64)\n"
             "  --dhash_distance N   near duplicate at or below this dHash distance (4; -1 off)\n"
             "  --max_pages N        result pages per label and source (20)\n"
-            "  --per_page N         results asked per page (50)\n"
+            "  --per_page N         results asked per page (50; wikimedia: 50 at most)\n"
             "  --dry_run            list what would be fetched, download nothing\n"
             "  --log_level L        error, warn, info, debug (info)\n");
 }
@@ -152,6 +152,8 @@ int petal_cmd_scrape(int argc, char **argv)
             goto out;
         }
     }
+    if (o.http.max_redirects == 0)
+        o.http.max_redirects = -1; /* --max_redirects 0: follow none (0 in the struct = default) */
     petal_error err;
     if (labels_file && petal_scrape_labels_load(&labels, labels_file, &err) != PETAL_OK) {
         fprintf(stderr, "petal: error: %s\n", err.msg);

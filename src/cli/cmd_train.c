@@ -169,6 +169,7 @@ int petal_cmd_train(int argc, char **argv)
          "save an intermediate graph every N steps (0 = never)"},
         {"summaries_dir", F_STR, &o.summaries_dir,
          "TensorBoard event files (train/, validation/); never deleted"},
+        {"report", F_STR, &o.report, "HTML report: curves, confusion matrix, misclassified photos"},
         {"how_many_training_steps", F_INT, &o.how_many_training_steps, "training steps (4000)"},
         {"learning_rate", F_FLOAT, &lr, "learning rate (0.01)"},
         {"testing_percentage", F_FLOAT, &tp, "percent of photos for the test set (10)"},

@@ -29,8 +29,10 @@ void petal_http_options_default(petal_http_options *o)
         o->retries = 0;
     if (o->backoff_ms <= 0)
         o->backoff_ms = 500;
-    if (o->max_redirects <= 0)
+    if (o->max_redirects == 0)
         o->max_redirects = 5;
+    else if (o->max_redirects < 0)
+        o->max_redirects = -1;
     if (o->max_bytes <= 0)
         o->max_bytes = 20LL * 1024 * 1024;
     if (!o->user_agent || !*o->user_agent)
@@ -156,7 +158,7 @@ static CURL *make_easy(const petal_http_options *o, xfer *x)
     curl_easy_setopt(e, CURLOPT_URL, x->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)o->max_redirects);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects < 0 ? 0L : (long)o->max_redirects);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
@@ -204,7 +206,8 @@ static int judge(const petal_http_options *o, xfer *x, CURLcode rc, petal_http_r
         }
         return 0;
     case CURLE_TOO_MANY_REDIRECTS:
-        snprintf(resp->reason, sizeof resp->reason, "more than %d redirects", o->max_redirects);
+        snprintf(resp->reason, sizeof resp->reason, "more than %d redirects",
+                 o->max_redirects < 0 ? 0 : o->max_redirects);
         return 0;
     case CURLE_PARTIAL_FILE:
         snprintf(resp->reason, sizeof resp->reason, "truncated body");

@@ -70,7 +70,9 @@ typedef struct run {
     petal_progress *progress;
     int64_t done_images, total_images, failures;
     long long bytes;
-    size_t current; /* label being filled */
+    size_t labels_done; /* labels whose first round is over */
+    int stopped;        /* the manifest cannot be written: the run stops with stop_err */
+    petal_error stop_err;
 } run;
 
 static void reason_add(reasons *r, const char *reason)
@@ -417,6 +419,7 @@ typedef struct batch {
     label_state *ls;
     const char *source;
     petal_scrape_result **cands;
+    char *delivered; /* delivered[i]: candidate i was downloaded (or failed), not cancelled */
     int wanted_left;
 } batch;
 
@@ -542,7 +545,9 @@ static int store_image(run *r, label_state *ls, const petal_scrape_result *res, 
     if (!path || !part || write_part(part, data, len) != 0) {
         petal_warn("%s: cannot write %s", res->image_url, part ? part : rel);
     } else if (petal_manifest_append(r->manifest_path, &e, &err) != PETAL_OK) {
-        petal_warn("%s", err.msg);
+        /* Without its record no photo may stay: stop rather than fetch what cannot be kept. */
+        r->stopped = 1;
+        r->stop_err = err;
         unlink(part);
     } else if (rename(part, path) != 0) {
         petal_warn("%s: cannot rename to %s: %s", part, path, strerror(errno));
@@ -557,8 +562,8 @@ static int store_image(run *r, label_state *ls, const petal_scrape_result *res, 
 static void draw_progress(run *r)
 {
     char extra[96];
-    snprintf(extra, sizeof extra, "label %zu/%zu, %.1f MB, %lld failed", r->current + 1, r->nlabels,
-             (double)r->bytes / 1e6, (long long)r->failures);
+    snprintf(extra, sizeof extra, "%zu/%zu labels done, %.1f MB, %lld failed", r->labels_done,
+             r->nlabels, (double)r->bytes / 1e6, (long long)r->failures);
     petal_progress_update(r->progress, r->done_images, extra);
 }
 
@@ -568,6 +573,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
     run *r = b->r;
     label_state *ls = b->ls;
     const petal_scrape_result *res = b->cands[index];
+    b->delivered[index] = 1;
     if (resp->code != PETAL_OK) {
         ls->sum->failed++;
         r->failures++;
@@ -611,8 +617,9 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
     } else if (bytes_dhash(resp->body, resp->len, res->image_url, &dh) == 0 &&
                !is_duplicate(r, ls, sha, dh, 1, res->image_url)) {
         keep = store_image(r, ls, res, b->source, resp->body, resp->len, sha, fmt, &img, dh) == 0;
-        if (!keep) {
+        if (!keep && !r->stopped) {
             ls->sum->failed++;
+            r->failures++;
             reason_add(&ls->failed, "could not be stored");
         }
     }
@@ -622,7 +629,7 @@ static int on_image(void *ctx, size_t index, petal_http_response *resp)
         b->wanted_left--;
         draw_progress(r);
     }
-    return b->wanted_left <= 0;
+    return b->wanted_left <= 0 || r->stopped;
 }
 
 /* ---- one label ------------------------------------------------------------------------- */
@@ -647,6 +654,18 @@ static int seen_before(run *r, label_state *ls, const char *url)
     return 0;
 }
 
+/* Forgets url as tried (its download was cancelled because the label was full), so that a
+ * later round may still fetch it. */
+static void unsee(label_state *ls, const char *url)
+{
+    for (size_t i = ls->nseen; i-- > 0;)
+        if (!strcmp(ls->seen[i], url)) {
+            free(ls->seen[i]);
+            ls->seen[i] = ls->seen[--ls->nseen];
+            return;
+        }
+}
+
 static void next_source(label_state *ls, size_t nsources)
 {
     ls->source++;
@@ -662,7 +681,7 @@ static void fill_label(run *r, label_state *ls)
     const petal_scrape_options *o = r->o;
     int have = label_have(r, ls->label->name);
     int listed = 0;
-    while (!ls->exhausted && o->per_class - have - listed > 0) {
+    while (!ls->exhausted && !r->stopped && o->per_class - have - listed > 0) {
         const petal_scrape_source *src = r->sources[ls->source];
         if (ls->page >= o->max_pages) {
             next_source(ls, r->nsources);
@@ -710,9 +729,16 @@ static void fill_label(run *r, label_state *ls)
             for (size_t i = 0; i < nc && listed < o->per_class - have; i++, listed++)
                 printf("%s\t%s\t%s\t%s\n", ls->label->name, src->name, urls[i], cands[i]->licence);
         } else if (nc > 0) {
-            batch b = {r, ls, src->name, cands, o->per_class - have};
-            if (petal_http_fetch_all(&o->http, urls, nc, on_image, &b, &err) != PETAL_OK)
+            char *delivered = calloc(nc, 1);
+            batch b = {r, ls, src->name, cands, delivered, o->per_class - have};
+            if (!delivered)
+                petal_warn("%s: out of memory", ls->label->name);
+            else if (petal_http_fetch_all(&o->http, urls, nc, on_image, &b, &err) != PETAL_OK)
                 petal_warn("%s", err.msg);
+            for (size_t i = 0; delivered && i < nc; i++)
+                if (!delivered[i])
+                    unsee(ls, urls[i]);
+            free(delivered);
             have = label_have(r, ls->label->name);
         }
         free(cands);
@@ -825,8 +851,14 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                 label_state *ls = &r.labels[i];
                 if (round > 0 && !ls->lost)
                     continue;
+                if (round > 0) { /* page through the sources again; tried URLs are skipped */
+                    ls->source = 0;
+                    ls->page = 0;
+                    free(ls->next);
+                    ls->next = NULL;
+                    ls->exhausted = 0;
+                }
                 ls->lost = 0;
-                r.current = i;
                 if (!o.dry_run) {
                     char *dir = petal_path_join(o.image_dir, ls->label->folder);
                     st = dir ? petal_mkdirs(dir, err) : PETAL_ERR_NOMEM;
@@ -835,6 +867,16 @@ petal_status petal_scrape_run(const petal_scrape_options *opts, petal_scrape_sum
                         break;
                 }
                 fill_label(&r, ls);
+                if (r.stopped) {
+                    st = r.stop_err.code != PETAL_OK ? r.stop_err.code : PETAL_ERR_IO;
+                    if (err)
+                        *err = r.stop_err;
+                    break;
+                }
+                if (round == 0) {
+                    r.labels_done++;
+                    draw_progress(&r);
+                }
                 if (!o.dry_run)
                     petal_info("%s: %d/%d images (%d duplicates, %d cross-label, %d rejected, "
                                "%d failed)",

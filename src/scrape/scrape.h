@@ -127,7 +127,7 @@ typedef struct petal_http_options {
     int timeout_s;       /* whole-request timeout in seconds (default 15) */
     int retries;         /* extra attempts on timeouts, resets, 429, 5xx (default 2) */
     int backoff_ms;      /* first retry delay, doubled each time (default 500) */
-    int max_redirects;   /* default 5 */
+    int max_redirects;   /* default 5 (when 0); -1 follows none */
     long long max_bytes; /* body limit; larger bodies are aborted while streaming */
     const char *user_agent;
 } petal_http_options;
@@ -139,7 +139,8 @@ typedef struct petal_http_options {
     "set --user_agent)"
 
 /* Fills defaults into zero fields (concurrency 8, per_host 2, timeout 15 s, backoff 500 ms,
- * 5 redirects, 20 MB, the default User-Agent); retries and delay_ms keep 0. */
+ * 5 redirects, 20 MB, the default User-Agent); retries and delay_ms keep 0, and a negative
+ * max_redirects becomes -1 (no redirect followed). */
 void petal_http_options_default(petal_http_options *o);
 
 /* The outcome of one request. */

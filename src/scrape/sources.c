@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -283,7 +284,9 @@ static char *wikimedia_page_url(const char *base, const char *query, int page, i
         return NULL;
     strbuf b = {0};
     char num[32];
-    snprintf(num, sizeof num, "%d", per_page > 0 && per_page <= 500 ? per_page : 50);
+    /* The API scales at most 50 images per request (iiurlwidth); past that it would hand out
+     * originals, which can be far over --max_bytes. */
+    snprintf(num, sizeof num, "%d", per_page > 0 && per_page <= 50 ? per_page : 50);
     sb_str(&b, base);
     sb_str(&b, strchr(base, '?') ? "&" : "?");
     sb_str(&b, "action=query&format=json&formatversion=2&generator=search&gsrnamespace=6"
@@ -437,6 +440,18 @@ static char *inaturalist_page_url(const char *base, const char *query, int page,
     return url;
 }
 
+/* 1 when code (as iNaturalist writes it, any case) is one of INAT_OPEN_LICENCES. The query
+ * asks for those only, but photo_license selects observations with at least one such photo:
+ * their other photos may carry any licence, or none. */
+static int inat_open_licence(const char *code)
+{
+    static const char *const open[] = {"cc0", "cc-by", "cc-by-sa"};
+    for (size_t i = 0; code && i < sizeof open / sizeof open[0]; i++)
+        if (!strcasecmp(code, open[i]))
+            return 1;
+    return 0;
+}
+
 /* iNaturalist gives square thumbnails (".../square.jpg"); the medium size (500 px) is what a
  * classifier needs. */
 static char *inat_sized_url(const char *url)
@@ -481,8 +496,8 @@ petal_status petal_scrape_parse_inaturalist(const char *body, size_t len, const 
         {
             const char *lic = json_str(ph, "license_code");
             const char *url = json_str(ph, "url");
-            if (!lic || !*lic || !url)
-                continue; /* all rights reserved: not ours to take */
+            if (!inat_open_licence(lic) || !url)
+                continue; /* all rights reserved or non-commercial: not ours to take */
             char *sized = inat_sized_url(url);
             if (!sized)
                 st = petal_error_set(err, PETAL_ERR_NOMEM, "%s: out of memory", name);

@@ -117,12 +117,9 @@ petal_status petal_bottleneck_write(const char *path, const float *values, size_
 {
     size_t len;
     unsigned char *data = petal_bottleneck_encode(values, n, &len);
-    if (!data)
-        return petal_error_set(err, PETAL_ERR_NOMEM, "%s: out of memory", path);
     char *dir = strdup(path);
-    char *tmp = malloc(strlen(path) + 16);
     petal_status st = PETAL_OK;
-    if (!dir || !tmp) {
+    if (!data || !dir) {
         st = petal_error_set(err, PETAL_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -133,39 +130,9 @@ petal_status petal_bottleneck_write(const char *path, const float *values, size_
         if (st != PETAL_OK)
             goto done;
     }
-    sprintf(tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = petal_error_set(err, PETAL_ERR_IO, "%s: cannot create temporary file: %s", path,
-                             strerror(errno));
-        goto done;
-    }
-    fchmod(fd, 0644);
-    size_t off = 0;
-    int bad = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            bad = 1;
-            break;
-        }
-        off += (size_t)w;
-    }
-    int saved = errno;
-    if (close(fd) != 0)
-        bad = 1;
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        saved = errno;
-    }
-    if (bad) {
-        unlink(tmp);
-        st = petal_error_set(err, PETAL_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
-    }
+    /* Entries carry checksums and are recomputed when torn, so no fsync per entry. */
+    st = petal_write_file_replace(path, data, len, err);
 done:
-    free(tmp);
     free(dir);
     free(data);
     return st;

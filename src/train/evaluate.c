@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/model.h"
+#include "serve/report.h"
 #include "train/dataset.h"
 #include "train/extract.h"
 #include "util/fs.h"
@@ -80,6 +81,47 @@ static int argmax(const float *p, size_t n)
     return (int)best;
 }
 
+/* The report page for an evaluated folder: jobs[0..nj) hold each photo's probabilities and
+ * which[] its sample; truth_of_class maps folder classes to label indices. */
+static petal_status write_report(const petal_evaluate_options *o, const petal_metrics *m,
+                                 const petal_evaluate_result *res, const petal_dataset *ds,
+                                 const petal_extract_job *jobs, const size_t *which, size_t nj,
+                                 const int *truth_of_class, size_t n_out, petal_error *err)
+{
+    petal_report_miss *misses = malloc((nj ? nj : 1) * sizeof *misses);
+    if (!misses)
+        return petal_error_set(err, PETAL_ERR_NOMEM, "out of memory for the report");
+    int n_misses = 0;
+    for (size_t j = 0; j < nj; j++) {
+        if (jobs[j].failed)
+            continue;
+        int truth = truth_of_class[ds->samples[which[j]].label];
+        int pred = argmax(jobs[j].out, n_out);
+        if (pred != truth)
+            misses[n_misses++] = (petal_report_miss){jobs[j].path, truth, pred, jobs[j].out[pred]};
+    }
+    char title[512], photos[200];
+    snprintf(title, sizeof title, "petal evaluate: %s on %s", o->graph, o->image_dir);
+    snprintf(photos, sizeof photos,
+             "%zu evaluated, %zu could not be decoded, %zu in folders matching no label", m->n,
+             res->n_failed, res->n_unmatched);
+    petal_report_info info[] = {{"graph", o->graph}, {"labels", o->labels}, {"photos", photos}};
+    petal_report rep = {0};
+    rep.title = title;
+    rep.info = info;
+    rep.n_info = (int)(sizeof info / sizeof info[0]);
+    rep.n_classes = m->n_classes;
+    rep.class_names = m->labels;
+    rep.confusion = m->confusion;
+    rep.misses = misses;
+    rep.n_misses = n_misses;
+    petal_status st = petal_report_write(&rep, o->report, err);
+    if (st == PETAL_OK)
+        petal_info("Wrote the evaluation report to %s", o->report);
+    free(misses);
+    return st;
+}
+
 petal_status petal_evaluate_folder(const petal_evaluate_options *o, petal_metrics *m,
                                    petal_evaluate_result *res, petal_error *err)
 {
@@ -151,6 +193,8 @@ petal_status petal_evaluate_folder(const petal_evaluate_options *o, petal_metric
         int truth = truth_of_class[ds.samples[which[j]].label];
         petal_metrics_add(m, truth, argmax(jobs[j].out, n_out));
     }
+    if (st == PETAL_OK && o->report)
+        st = write_report(o, m, res, &ds, jobs, which, nj, truth_of_class, n_out, err);
     if (st != PETAL_OK)
         petal_metrics_free(m);
     free(which);

@@ -21,6 +21,7 @@ typedef struct petal_evaluate_options {
     petal_backend backend;
     float input_mean, input_std;
     long long max_pixels;
+    const char *report; /* NULL = none; else the HTML report page (serve/report.h) goes here */
 } petal_evaluate_options;
 
 typedef struct petal_evaluate_result {
@@ -35,7 +36,8 @@ petal_status petal_labels_load(const char *path, char ***labels, size_t *n, peta
 /* Runs the graph on every photo and fills *m (initialised here with the model's labels).
  * A folder matches a label when their normalized forms are equal apart from leading and
  * trailing spaces. Folders that match no label are skipped with a warning; so are photos
- * that fail. */
+ * that fail. With o->report, also writes the report page (confusion, per-class precision and
+ * recall, misclassified photos; no curves) there; failing to write it fails the call. */
 petal_status petal_evaluate_folder(const petal_evaluate_options *o, petal_metrics *m,
                                    petal_evaluate_result *res, petal_error *err);
 

@@ -14,6 +14,7 @@
 #include "train/events.h"
 #include "train/export.h"
 #include "train/extract.h"
+#include "serve/report.h"
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -89,6 +90,12 @@ typedef struct run {
     size_t *dist_slot; /* sample -> slot in distorted */
     uint64_t rng;
     petal_events *train_ev, *valid_ev;
+    /* For --report: the logged metrics per evaluation step and the final test's results. */
+    petal_report_step *steps;
+    int n_steps, cap_steps;
+    size_t *test_confusion; /* [true][predicted], NULL without a test */
+    petal_report_miss *misses;
+    int n_misses;
 } run;
 
 static int distortions_on(const petal_distortions *d)
@@ -454,6 +461,33 @@ static void summary_scalars(petal_events *ev, int step, double acc, double ce)
         petal_warn("%s", err.msg);
 }
 
+/* Appends an evaluation step to the report's series (only with --report); validation values
+ * stay NAN until record_validation fills them. A full memory drops the point with a warning. */
+static void record_step(run *r, int step, double acc, double ce)
+{
+    if (!r->o->report)
+        return;
+    if (r->n_steps == r->cap_steps) {
+        int cap = r->cap_steps ? 2 * r->cap_steps : 64;
+        petal_report_step *s = realloc(r->steps, (size_t)cap * sizeof *s);
+        if (!s) {
+            petal_warn("out of memory: step %d left out of the report", step);
+            return;
+        }
+        r->steps = s;
+        r->cap_steps = cap;
+    }
+    r->steps[r->n_steps++] = (petal_report_step){step, (float)acc, (float)ce, NAN, NAN};
+}
+
+static void record_validation(run *r, int step, double acc, double ce)
+{
+    if (r->n_steps > 0 && r->steps[r->n_steps - 1].step == step) {
+        r->steps[r->n_steps - 1].validation_accuracy = (float)acc;
+        r->steps[r->n_steps - 1].validation_cross_entropy = (float)ce;
+    }
+}
+
 /* ---- Training loop ------------------------------------------------------------------- */
 
 static petal_status train_head(run *r, petal_head *head, petal_train_result *res, petal_error *err)
@@ -506,6 +540,7 @@ static petal_status train_head(run *r, petal_head *head, petal_train_result *res
             petal_info("%s: Step %d: Train accuracy = %.1f%%", when, i, acc * 100);
             petal_info("%s: Step %d: Cross entropy = %f", when, i, ce);
             summary_scalars(r->train_ev, i, acc, ce);
+            record_step(r, i, acc, ce);
             if (r->n_valid) {
                 size_t nv = gather(r, r->valid, r->n_valid, o->validation_batch_size, vx, vy, NULL);
                 st = petal_head_evaluate(head, vx, vy, nv, &acc, &ce, NULL, err);
@@ -515,6 +550,7 @@ static petal_status train_head(run *r, petal_head *head, petal_train_result *res
                 petal_info("%s: Step %d: Validation accuracy = %.1f%% (N=%zu)", when, i, acc * 100,
                            nv);
                 summary_scalars(r->valid_ev, i, acc, ce);
+                record_validation(r, i, acc, ce);
             }
             if (allv) {
                 st = petal_head_evaluate(head, allv, allvy, r->n_valid, &acc, &ce, NULL, err);
@@ -561,6 +597,31 @@ static petal_status train_head(run *r, petal_head *head, petal_train_result *res
     return st;
 }
 
+/* Keeps the final test's confusion counts and misclassified photos (with the head's score
+ * for the wrong class) for --report. */
+static petal_status record_test(run *r, const petal_head *head, const float *x, const int *y,
+                                const int *pred, const size_t *picked, size_t n, petal_error *err)
+{
+    size_t C = (size_t)r->C;
+    r->test_confusion = calloc(C * C, sizeof *r->test_confusion);
+    r->misses = malloc((n ? n : 1) * sizeof *r->misses);
+    float *probs = malloc(C * sizeof *probs);
+    if (!r->test_confusion || !r->misses || !probs) {
+        free(probs);
+        return petal_error_set(err, PETAL_ERR_NOMEM, "out of memory for the report");
+    }
+    for (size_t b = 0; b < n; b++) {
+        r->test_confusion[(size_t)y[b] * C + (size_t)pred[b]]++;
+        if (pred[b] == y[b])
+            continue;
+        petal_head_predict(head, x + b * r->N, 1, probs);
+        r->misses[r->n_misses++] =
+            (petal_report_miss){r->ds.samples[picked[b]].path, y[b], pred[b], probs[pred[b]]};
+    }
+    free(probs);
+    return PETAL_OK;
+}
+
 /* Final test evaluation and the misclassified list. */
 static petal_status final_test(run *r, const petal_head *head, petal_train_result *res,
                                petal_error *err)
@@ -595,11 +656,72 @@ static petal_status final_test(run *r, const petal_head *head, petal_train_resul
                     petal_info("%70s  %s", r->ds.samples[picked[b]].path,
                                r->ds.classes[pred[b]].label);
         }
+        if (o->report)
+            st = record_test(r, head, x, y, pred, picked, n, err);
     }
     free(x);
     free(y);
     free(pred);
     free(picked);
+    return st;
+}
+
+/* The --report page: curves of the logged steps, the final test's confusion matrix, per-class
+ * precision and recall, and the misclassified test photos. */
+static petal_status write_report(run *r, const petal_train_result *res, petal_error *err)
+{
+    const petal_train_options *o = r->o;
+    char **names = malloc((size_t)r->C * sizeof *names);
+    size_t len = 1;
+    for (int c = 0; c < r->C; c++)
+        len += strlen(r->ds.classes[c].label) + 2;
+    char *classes = malloc(len);
+    if (!names || !classes) {
+        free(names);
+        free(classes);
+        return petal_error_set(err, PETAL_ERR_NOMEM, "out of memory for the report");
+    }
+    classes[0] = '\0';
+    for (int c = 0; c < r->C; c++) {
+        names[c] = r->ds.classes[c].label;
+        strcat(strcat(classes, c ? ", " : ""), names[c]);
+    }
+    char title[512], photos[160], steps[160], test[160];
+    const char *backbone = o->model_file ? o->model_file : o->architecture;
+    snprintf(title, sizeof title, "petal train: %s on %s", o->image_dir, backbone);
+    snprintf(photos, sizeof photos, "%zu in %d classes: %zu training, %zu validation, %zu test",
+             r->ds.n_samples, r->C, petal_dataset_count(&r->ds, PETAL_SPLIT_TRAIN),
+             petal_dataset_count(&r->ds, PETAL_SPLIT_VALID),
+             petal_dataset_count(&r->ds, PETAL_SPLIT_TEST));
+    snprintf(steps, sizeof steps, "%d (learning rate %g, batch %d, %s)", o->how_many_training_steps,
+             o->learning_rate, o->train_batch_size,
+             o->optimizer == PETAL_OPT_ADAM ? "adam" : "sgd");
+    if (r->test_confusion)
+        snprintf(test, sizeof test, "%.1f%% (N=%zu)", res->test_accuracy * 100, res->n_test);
+    else
+        snprintf(test, sizeof test, "no test set (testing_percentage %g): no test results",
+                 o->testing_percentage);
+    petal_report_info info[] = {
+        {"photos", photos},     {"classes", classes},
+        {"backbone", backbone}, {"training steps", steps},
+        {"test", test},         {"graph", o->output_graph ? o->output_graph : "(not written)"},
+    };
+    petal_report rep = {0};
+    rep.title = title;
+    rep.info = info;
+    rep.n_info = (int)(sizeof info / sizeof info[0]);
+    rep.n_classes = r->C;
+    rep.class_names = names;
+    rep.steps = r->steps;
+    rep.n_steps = r->n_steps;
+    rep.confusion = r->test_confusion;
+    rep.misses = r->misses;
+    rep.n_misses = r->n_misses;
+    petal_status st = petal_report_write(&rep, o->report, err);
+    if (st == PETAL_OK)
+        petal_info("Wrote the training report to %s", o->report);
+    free(names);
+    free(classes);
     return st;
 }
 
@@ -633,6 +755,9 @@ static void run_free(run *r)
     free(r->good);
     free(r->distorted);
     free(r->dist_slot);
+    free(r->steps);
+    free(r->test_confusion);
+    free(r->misses);
     petal_dataset_free(&r->ds);
     petal_model_free(r->model);
     free(r->model_path);
@@ -750,6 +875,8 @@ petal_status petal_train_run(const petal_train_options *o, petal_train_result *r
     }
     if (st == PETAL_OK && o->output_labels)
         st = write_labels(&r, o->output_labels, err);
+    if (st == PETAL_OK && o->report)
+        st = write_report(&r, res, err);
     if (st == PETAL_OK && res->n_failed)
         petal_warn("%zu photos were skipped (listed above)", res->n_failed);
     res->total_ms = petal_now_ms() - t0;

@@ -25,6 +25,7 @@ typedef struct petal_train_options {
     const char *output_labels;  /* NULL = do not write */
     const char *bottleneck_dir; /* NULL = no cache */
     const char *summaries_dir;  /* NULL = no TensorBoard events */
+    const char *report;         /* NULL = no HTML training report (serve/report.h) */
     const char *intermediate_output_graphs_dir;
     int intermediate_store_frequency; /* 0 = never */
     const char *architecture;         /* known backbone name, unless model_file is set */

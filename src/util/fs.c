@@ -71,7 +71,7 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-petal_status petal_write_file_atomic(const char *path, const void *data, size_t len,
+static petal_status write_and_rename(const char *path, const void *data, size_t len, int sync,
                                      petal_error *err)
 {
     size_t n = strlen(path) + 32;
@@ -87,7 +87,7 @@ petal_status petal_write_file_atomic(const char *path, const void *data, size_t 
         return s;
     }
     fchmod(fd, 0644);
-    int bad = write_all(fd, data, len) != 0 || fsync(fd) != 0;
+    int bad = write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0);
     int saved = errno;
     if (close(fd) != 0)
         bad = 1;
@@ -102,6 +102,18 @@ petal_status petal_write_file_atomic(const char *path, const void *data, size_t 
     }
     free(tmp);
     return PETAL_OK;
+}
+
+petal_status petal_write_file_atomic(const char *path, const void *data, size_t len,
+                                     petal_error *err)
+{
+    return write_and_rename(path, data, len, 1, err);
+}
+
+petal_status petal_write_file_replace(const char *path, const void *data, size_t len,
+                                      petal_error *err)
+{
+    return write_and_rename(path, data, len, 0, err);
 }
 
 petal_status petal_append_file(const char *path, const void *data, size_t len, petal_error *err)

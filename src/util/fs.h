@@ -19,6 +19,13 @@ petal_status petal_read_file(const char *path, size_t max_bytes, uint8_t **data,
 petal_status petal_write_file_atomic(const char *path, const void *data, size_t len,
                                      petal_error *err);
 
+/* As petal_write_file_atomic, but without fsync: after a crash the file may be missing or
+ * hold garbage, never a mix of old and new bytes at the same moment for readers. For
+ * entries that carry their own checksum and can be recomputed (caches), where an fsync per
+ * small file would dominate the run. */
+petal_status petal_write_file_replace(const char *path, const void *data, size_t len,
+                                      petal_error *err);
+
 /* Appends one record (typically a text line) to path with a single write() on an O_APPEND
  * descriptor followed by fsync, so concurrent or interrupted appends never interleave. */
 petal_status petal_append_file(const char *path, const void *data, size_t len, petal_error *err);

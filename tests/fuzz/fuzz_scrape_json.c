@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "scrape/scrape.h"
 
@@ -16,9 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
     petal_scrape_page_free(&page);
     petal_scrape_parse_inaturalist((const char *)data, size, "fuzz", &page, &err);
-    for (size_t i = 0; i < page.count; i++)
+    for (size_t i = 0; i < page.count; i++) {
+        const char *lic = page.items[i].licence;
         if (strncmp(page.items[i].image_url, "http", 4) != 0 || !page.items[i].author)
             __builtin_trap();
+        /* only openly licensed photos ever come out */
+        if (strcasecmp(lic, "cc0") != 0 && strcasecmp(lic, "cc-by") != 0 &&
+            strcasecmp(lic, "cc-by-sa") != 0)
+            __builtin_trap();
+    }
     petal_scrape_page_free(&page);
     return 0;
 }

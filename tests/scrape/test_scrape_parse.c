@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scrape/scrape.h"
+#include "util/fs.h"
 
 static void test_label_names(void **state)
 {
@@ -49,6 +50,27 @@ static void test_labels_file_syntax(void **state)
     assert_non_null(strstr(err.msg, "f:6"));
     assert_int_equal(petal_scrape_labels_add_line(&l, "../..", "f:7", &err), PETAL_ERR_ARG);
     petal_scrape_labels_free(&l);
+
+    /* A file: control characters and path parts become separators; a NUL byte refuses it. */
+    char *dir = petal_test_tmpdir("scrape-labels");
+    char *path = petal_path_join(dir, "labels.txt");
+    static const char ok_text[] = "../../etc/passwd\r\nsweet\tpea\x1b[1m\n\n.hidden/../x\n";
+    petal_test_write(path, ok_text, sizeof ok_text - 1);
+    assert_int_equal(petal_scrape_labels_load(&l, path, &err), PETAL_OK);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.items[0].folder, "etc_passwd");
+    assert_string_equal(l.items[1].folder, "sweet_pea_1m");
+    assert_string_equal(l.items[2].folder, "hidden_x");
+    petal_scrape_labels_free(&l);
+    static const char nul_text[] = "rose\nli\0ly\n";
+    petal_test_write(path, nul_text, sizeof nul_text - 1);
+    assert_int_equal(petal_scrape_labels_load(&l, path, &err), PETAL_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "NUL byte"));
+    assert_int_equal(l.count, 0);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(path);
+    free(dir);
 }
 
 static const char wikimedia_json[] =
@@ -95,6 +117,11 @@ static void test_parse_wikimedia(void **state)
     assert_non_null(strstr(url, "generator=search&gsrnamespace=6"));
     assert_non_null(strstr(url, "formatversion=2"));
     assert_non_null(strstr(url, "&gsroffset=20"));
+    assert_non_null(strstr(url, "&gsrlimit=20&"));
+    assert_non_null(strstr(url, "iiprop=url%7Csize%7Cmime%7Cextmetadata&iiurlwidth="));
+    free(url);
+    url = s->page_url("http://h/w/api.php", "rose", 0, 200, NULL); /* thumbnails: 50 at most */
+    assert_non_null(strstr(url, "&gsrlimit=50&"));
     free(url);
 }
 
@@ -107,13 +134,18 @@ static void test_parse_inaturalist(void **state)
         "\"preferred_common_name\":\"Pansy\"},\"photos\":["
         "{\"id\":10,\"license_code\":\"cc-by\",\"attribution\":\"(c) Kim, some rights reserved\","
         "\"url\":\"https://img.example/photos/10/square.jpeg\"},"
-        "{\"id\":11,\"license_code\":null,\"url\":\"https://img.example/photos/11/square.jpg\"}]},"
+        "{\"id\":11,\"license_code\":null,\"url\":\"https://img.example/photos/11/square.jpg\"},"
+        "{\"id\":12,\"license_code\":\"cc-by-nc\",\"url\":\"https://img.example/photos/12/"
+        "square.jpg\"},"
+        "{\"id\":13,\"license_code\":\"CC-BY-SA\",\"url\":\"https://img.example/photos/13/"
+        "square.png\"}]},"
         "{\"id\":2,\"photos\":[]}]}";
     petal_scrape_page p = {0};
     petal_error err;
     assert_int_equal(petal_scrape_parse_inaturalist(j, strlen(j), "inat", &p, &err), PETAL_OK);
-    assert_int_equal(p.count, 1);
+    assert_int_equal(p.count, 2); /* no licence and non-commercial (cc-by-nc) skipped */
     assert_string_equal(p.items[0].image_url, "https://img.example/photos/10/medium.jpeg");
+    assert_string_equal(p.items[1].image_url, "https://img.example/photos/13/medium.png");
     assert_string_equal(p.items[0].licence, "cc-by");
     assert_string_equal(p.items[0].author, "(c) Kim, some rights reserved");
     assert_string_equal(p.items[0].title, "Pansy");

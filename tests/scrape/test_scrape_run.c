@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -167,7 +169,7 @@ static int nfixtures;
 static int port;
 static struct MHD_Daemon *daemon_;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int hits_500, hits_429, image_hits;
+static int hits_500, hits_429, hits_429date, image_hits;
 static double t429[2];
 static int slow_active, slow_max_active;
 static char last_user_agent[256];
@@ -315,13 +317,22 @@ static void wikimedia_answer(char *buf, size_t n, const char *search, const char
             wm_page(buf, n, i, fault_paths[i - 1], "CC BY 4.0");
         wm_page(buf, n, i++, "/img/6.jpg", "CC BY 4.0");
         wm_page(buf, n, i++, "/img/7.jpg", "CC BY 4.0");
-    } else if (!strncmp(search, "lily", 4) || !strncmp(search, "iris", 4)) {
-        int base = search[0] == 'l' ? 10 : 13;
+    } else if (!strncasecmp(search, "lily", 4) || !strncasecmp(search, "iris", 4)) {
+        int base = (search[0] | 0x20) == 'l' ? 10 : 13;
         for (int i = 0; i < 2; i++) {
             snprintf(p, sizeof p, "/img/%d.jpg", base + i);
             wm_page(buf, n, i + 1, p, "CC BY 4.0");
         }
         wm_page(buf, n, 3, "/img/16.jpg", "CC BY 4.0"); /* found for both labels */
+    } else if (!strncmp(search, "alpha", 5) || !strncmp(search, "beta", 4)) {
+        /* Two trainable classes of 20 photos; /img/21.jpg is found for both. */
+        int first = search[0] == 'a' ? 1 : 21, k = 1;
+        if (first == 1)
+            wm_page(buf, n, k++, "/img/21.jpg", "CC BY 4.0");
+        for (int i = 0; i < 20; i++) {
+            snprintf(p, sizeof p, "/img/%d.jpg", first + i);
+            wm_page(buf, n, k++, p, "CC BY 4.0");
+        }
     } else if (!strncmp(search, "slow", 4)) {
         for (int i = 1; i <= 24; i++) {
             snprintf(p, sizeof p, "/slow/%d.jpg", i);
@@ -462,6 +473,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         const blob *g = find_fixture("/img/9.jpg");
         return send_body(c, 200, g->data, g->len, "image/jpeg");
     }
+    if (!strcmp(url, "/fault/429date")) { /* Retry-After as an HTTP date, 2 s ahead */
+        pthread_mutex_lock(&lock);
+        int n = hits_429date++;
+        pthread_mutex_unlock(&lock);
+        if (n == 0) {
+            char when[64];
+            time_t t = time(NULL) + 2;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+            struct MHD_Response *r =
+                MHD_create_response_from_buffer(4, (void *)"busy", MHD_RESPMEM_PERSISTENT);
+            MHD_add_response_header(r, "Retry-After", when);
+            enum MHD_Result ret = MHD_queue_response(c, 429, r);
+            MHD_destroy_response(r);
+            return ret;
+        }
+        return send_body(c, 200, good->data, good->len, "image/jpeg");
+    }
     if (!strcmp(url, "/fault/reset"))
         return MHD_NO; /* closes the connection without an answer */
     if (!strcmp(url, "/fault/stall")) {
@@ -498,7 +528,7 @@ static int start_server(void)
 {
     if (nfixtures == 0)
         build_fixtures();
-    hits_500 = hits_429 = image_hits = 0;
+    hits_500 = hits_429 = hits_429date = image_hits = 0;
     daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
                                NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
                                (unsigned)10, MHD_OPTION_END);
@@ -654,6 +684,17 @@ static void test_wikimedia_pages_dedupe_and_rerun(void **state)
     assert_int_equal(check_consistent(dir, "rose"), 6);
     petal_scrape_summary_free(&s);
 
+    /* --dhash_distance -1: only exact copies are duplicates; the re-encoded one is kept. */
+    char *dir2 = petal_test_tmpdir("scrape-wm-nodhash");
+    options(&o, &l, dir2, "wikimedia", "/w/api.php", base, sizeof base);
+    o.dhash_distance = -1;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
+    assert_int_equal(sum_of(&s, "rose")->got, 7);
+    assert_int_equal(sum_of(&s, "rose")->duplicates, 1);
+    petal_scrape_summary_free(&s);
+    petal_test_rmtree(dir2);
+    free(dir2);
+
     free(mpath);
     petal_scrape_labels_free(&l);
     petal_test_rmtree(dir);
@@ -786,6 +827,38 @@ static void test_cross_label_duplicates_kept_for_neither(void **state)
     stop_server();
 }
 
+/* alpha's first result is also beta's: alpha fills up (its 21st candidate cancelled), loses
+ * the shared photo to beta, and a second round fetches the candidate it had left. */
+static void test_cross_label_loss_refilled(void **state)
+{
+    (void)state;
+    assert_int_equal(start_server(), 0);
+    char *dir = petal_test_tmpdir("scrape-refill");
+    petal_scrape_labels l = {0};
+    add_label(&l, "alpha");
+    add_label(&l, "beta");
+    petal_scrape_options o;
+    char base[128];
+    options(&o, &l, dir, "wikimedia", "/w/api.php", base, sizeof base);
+    o.per_class = 20;
+    o.http.concurrency = 4;
+    o.http.per_host = 4;
+    petal_scrape_summary s;
+    petal_error err;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_OK);
+    assert_int_equal(sum_of(&s, "alpha")->got, 20);
+    assert_int_equal(sum_of(&s, "alpha")->cross_label, 1);
+    assert_int_equal(sum_of(&s, "beta")->got, 19); /* 20 results, one shared */
+    assert_int_equal(sum_of(&s, "beta")->cross_label, 1);
+    petal_scrape_summary_free(&s);
+    assert_int_equal(check_consistent(dir, "alpha"), 20);
+    assert_int_equal(check_consistent(dir, "beta"), 19);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(dir);
+    stop_server();
+}
+
 static void test_reconcile_strays_and_orphans(void **state)
 {
     (void)state;
@@ -803,8 +876,18 @@ static void test_reconcile_strays_and_orphans(void **state)
     petal_scrape_summary_free(&s);
     assert_int_equal(check_consistent(dir, "lily"), 3);
 
-    /* What a kill leaves behind, plus files someone dropped in. */
+    /* What a kill leaves behind, plus files someone dropped in. A kill between the manifest
+     * append and the rename leaves a line and its complete temporary file: the rerun finishes
+     * the rename. */
     char p[1024];
+    char *mpath = petal_path_join(dir, "manifest.csv");
+    petal_manifest m = {0};
+    assert_int_equal(petal_manifest_load(mpath, &m, &err), PETAL_OK);
+    char *done_path = petal_path_join(dir, m.items[1].file);
+    snprintf(p, sizeof p, "%s/lily/.%s.part", dir, petal_path_basename(m.items[1].file));
+    assert_int_equal(rename(done_path, p), 0);
+    petal_manifest_free(&m);
+    free(mpath);
     snprintf(p, sizeof p, "%s/lily/.0123456789abcdef.jpg.part", dir);
     petal_test_write(p, "partial", 7);
     snprintf(p, sizeof p, "%s/lily/garbage.jpg", dir);
@@ -835,6 +918,8 @@ static void test_reconcile_strays_and_orphans(void **state)
     assert_int_equal(s.reconciled_removed_files, 2); /* the .part and garbage.jpg */
     assert_int_equal(s.reconciled_added_files, 1);   /* mine.png, as source local */
     assert_int_equal(sum_of(&s, "lily")->got, 4);
+    assert_true(petal_is_file(done_path)); /* renamed back, not fetched again */
+    free(done_path);
     petal_scrape_summary_free(&s);
     assert_int_equal(check_consistent(dir, "lily"), 4);
     petal_scrape_labels_free(&l);
@@ -894,6 +979,42 @@ static void test_malformed_json_and_dry_run(void **state)
     stop_server();
 }
 
+/* A manifest that cannot be written stops the run with its error; no photo stays unrecorded. */
+static void test_unwritable_manifest_stops(void **state)
+{
+    (void)state;
+    assert_int_equal(start_server(), 0);
+    char *dir = petal_test_tmpdir("scrape-nomanifest");
+    char *mpath = petal_path_join(dir, "manifest.csv");
+    petal_error err;
+    assert_int_equal(petal_mkdirs(mpath, &err), PETAL_OK); /* a folder where the file goes */
+    petal_scrape_labels l = {0};
+    add_label(&l, "rose");
+    petal_scrape_options o;
+    char base[128];
+    options(&o, &l, dir, "wikimedia", "/w/api.php", base, sizeof base);
+    petal_scrape_summary s;
+    int before = image_hits;
+    assert_int_equal(petal_scrape_run(&o, &s, &err), PETAL_ERR_IO);
+    assert_non_null(strstr(err.msg, "manifest.csv"));
+    assert_true(image_hits - before <= o.http.concurrency); /* stopped, not fetched all */
+    petal_scrape_summary_free(&s);
+    char *folder = petal_path_join(dir, "rose");
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            fail_msg("left in %s: %s", folder, e->d_name); /* neither photos nor temp files */
+    closedir(d);
+    free(folder);
+    free(mpath);
+    petal_scrape_labels_free(&l);
+    petal_test_rmtree(dir);
+    free(dir);
+    stop_server();
+}
+
 static int count_done(void *ctx, size_t index, petal_http_response *resp)
 {
     (void)index;
@@ -939,6 +1060,33 @@ static void test_http_per_host_limit_and_user_agent(void **state)
     assert_int_equal(ok, 4);
     assert_true(ms >= 3 * 100 + 150 - 20);
     assert_non_null(strstr(last_user_agent, "contact")); /* the default names a contact */
+
+    /* Redirects: 5 by default, none with -1 (what --max_redirects 0 sets). */
+    char loop[128];
+    snprintf(loop, sizeof loop, "http://127.0.0.1:%d/fault/loop", port);
+    petal_http_response resp;
+    petal_http_options r = {0};
+    assert_int_equal(petal_http_get(&r, loop, &resp, &err), PETAL_ERR_NET);
+    assert_string_equal(resp.reason, "more than 5 redirects");
+    petal_http_response_free(&resp);
+    r.max_redirects = -1;
+    assert_int_equal(petal_http_get(&r, loop, &resp, &err), PETAL_ERR_NET);
+    assert_string_equal(resp.reason, "more than 0 redirects");
+    petal_http_response_free(&resp);
+
+    /* Retry-After as an HTTP date (1 to 2 s ahead, whole seconds) is waited for, not the
+     * 50 ms backoff. */
+    char busy[128];
+    snprintf(busy, sizeof busy, "http://127.0.0.1:%d/fault/429date", port);
+    r.retries = 1;
+    r.backoff_ms = 50;
+    t0 = petal_now_ms();
+    assert_int_equal(petal_http_get(&r, busy, &resp, &err), PETAL_OK);
+    ms = petal_now_ms() - t0;
+    assert_int_equal(resp.attempts, 2);
+    assert_int_equal(hits_429date, 2);
+    assert_true(ms >= 900);
+    petal_http_response_free(&resp);
     stop_server();
 }
 
@@ -963,8 +1111,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_other_sources_in_order),
         cmocka_unit_test(test_fault_endpoints),
         cmocka_unit_test(test_cross_label_duplicates_kept_for_neither),
+        cmocka_unit_test(test_cross_label_loss_refilled),
         cmocka_unit_test(test_reconcile_strays_and_orphans),
         cmocka_unit_test(test_malformed_json_and_dry_run),
+        cmocka_unit_test(test_unwritable_manifest_stops),
         cmocka_unit_test(test_http_per_host_limit_and_user_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
