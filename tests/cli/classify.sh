@@ -73,6 +73,49 @@ else
     ok classify_example
 fi
 
+# ---- Acceptance: the default backend on the six shared photos and both MobileNetV2 files ----
+# Expected top-1 label and the official interpreter's score from ../shared/models/README.md;
+# the default (auto) path must give that label with a score within 0.08.
+accept() {
+    model=$1
+    shift
+    if [ ! -f "$models/$model" ]; then
+        notok "classify_default_$model" "model not found"
+        return
+    fi
+    run classify --graph "$models/$model" --labels "$LABELS" --top_k 1 \
+        --image "$models/grace_hopper.bmp" --image "$models/cat.bmp" --image "$models/parrot.jpg" \
+        --image "$models/bird.bmp" --image "$models/sunflower.bmp" --image "$models/owl.jpg"
+    # Lines "photo:" then "label (score = x)": one "photo|label|score" row per photo.
+    rows=$(sed -n -e '/:$/{s/:$//;s/.*\///;h;d}' -e 's/^\(.*\) (score = \([0-9.]*\))$/\1|\2/' \
+        -e 'G;s/\(.*\)\n\(.*\)/\2|\1/p' "$tmp/out")
+    bad=""
+    for want in "$@"; do
+        photo=${want%%|*}
+        rest=${want#*|}
+        label=${rest%|*}
+        score=${rest##*|}
+        got=$(echo "$rows" | grep "^$photo|")
+        glabel=$(echo "$got" | cut -d'|' -f2)
+        gscore=$(echo "$got" | cut -d'|' -f3)
+        if [ "$glabel" != "$label" ] ||
+            ! awk -v a="$gscore" -v b="$score" 'BEGIN { d = a - b; exit !(d <= 0.08 && d >= -0.08) }'; then
+            bad="$bad $photo: got '$glabel' $gscore, want '$label' $score;"
+        fi
+    done
+    if [ "$rc" -eq 0 ] && [ -z "$bad" ]; then
+        ok "classify_default_$model"
+    else
+        notok "classify_default_$model" "rc $rc$bad"
+    fi
+}
+accept mobilenet_v2_1.0_224_quant.tflite "grace_hopper.bmp|military uniform|0.925" \
+    "cat.bmp|Egyptian cat|0.792" "parrot.jpg|macaw|1.000" "bird.bmp|chickadee|0.992" \
+    "sunflower.bmp|daisy|0.992" "owl.jpg|ruffed grouse, partridge, Bonasa umbellus|0.667"
+accept tf2_mobilenet_v2_1.0_224_ptq.tflite "grace_hopper.bmp|military uniform|0.784" \
+    "cat.bmp|Egyptian cat|0.616" "parrot.jpg|macaw|0.925" "bird.bmp|chickadee|0.800" \
+    "sunflower.bmp|daisy|0.949" "owl.jpg|ruffed grouse, partridge, Bonasa umbellus|0.267"
+
 # --model is an alias of --graph; --top_k limits the lines; --threads and --backend parse.
 run classify --model "$TINY" --labels "$LABELS" --image "$models/parrot.jpg" --top_k 2 \
     --threads 1 --backend reference
