@@ -202,6 +202,64 @@ else
     notok classify_empty_folder "rc $rc, stderr: $(tr '\n' '|' <"$tmp/err")"
 fi
 
+# ---- Float models: (pixel - input_mean) / input_std, and --crop center ---------------------
+# The float classifier seed (1x6x6x3 float input) read at its input tensor shows exactly what
+# the model is fed. A solid 2x2 BMP (R 200, G 100, B 50) named .jpg: loaded by content.
+FLOAT=tests/fuzz/corpus/tflite/float_classifier.tflite
+bmp_header() { # width height data-bytes file-bytes (octal escapes)
+    printf "BM$4\000\000\000\000\000\000\066\000\000\000\050\000\000\000$1\000\000\000$2\000\000\000"
+    printf "\001\000\030\000\000\000\000\000$3\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+}
+{
+    bmp_header '\002' '\002' '\020' '\106\000'
+    printf '\062\144\310\062\144\310\000\000\062\144\310\062\144\310\000\000'
+} >"$tmp/solid.jpg"
+# Distinct input values and how often each occurs (108 = 6 x 6 x 3).
+values() { sed -n 's/^[0-9]* (score = \(.*\))$/\1/p' "$tmp/out" | sort | uniq -c | awk '{print $2 "x" $1}' | sort | tr '\n' ' '; }
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg" --output_layer input --top_k 108 \
+    --input_mean 50 --input_std 100
+got=$(values)
+if [ "$rc" -eq 0 ] && [ "$got" = "0.00000x36 0.50000x36 1.50000x36 " ]; then
+    ok classify_float_mean_std
+else
+    notok classify_float_mean_std "rc $rc, values: $got $(cat "$tmp/err")"
+fi
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg" --output_layer input --top_k 108
+got=$(values)
+if [ "$rc" -eq 0 ] && [ "$got" = "-0.21569x36 -0.60784x36 0.56863x36 " ]; then
+    ok classify_float_default_mean_std
+else
+    notok classify_float_default_mean_std "rc $rc, values: $got $(cat "$tmp/err")"
+fi
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg"
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 3 ]; then
+    ok classify_float_model
+else
+    notok classify_float_model "rc $rc: $(cat "$tmp/err")"
+fi
+# A 6x2 BMP of red, green and blue bands two pixels wide: the centre crop of the square input
+# keeps the green band only; the whole photo has all three.
+{
+    bmp_header '\006' '\002' '\050' '\136\000'
+    band='\000\000\377\000\000\377\000\377\000\000\377\000\377\000\000\377\000\000\000\000'
+    printf "$band$band"
+} >"$tmp/bands.bmp"
+# Channels (index mod 3) of the input values that are 1.0 with mean 0 and std 255.
+channels() { awk '$NF == "1.00000)" { print $1 % 3 }' "$tmp/out" | sort -u | tr '\n' ' '; }
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --output_layer input --top_k 108 \
+    --input_mean 0 --input_std 255 --crop center
+crop=$(channels)
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --output_layer input --top_k 108 \
+    --input_mean 0 --input_std 255
+whole=$(channels)
+if [ "$crop" = "1 " ] && [ "$whole" = "0 1 2 " ]; then
+    ok classify_crop_center
+else
+    notok classify_crop_center "channels at 1.0: crop '$crop', whole '$whole'"
+fi
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --crop middle
+expect_error classify_usage_bad_crop 2
+
 # ---- Corrupt inputs -------------------------------------------------------------------------
 : >"$tmp/empty.jpg"
 printf 'hello, this is text\nnot a model\n' >"$tmp/text.tflite"
