@@ -15,7 +15,7 @@ TEST_DIR := tests
 DEBIAN_PACKAGES := gcc make pkg-config clang libclang-rt-14-dev clang-format \
 	libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev libdnnl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libcjson-dev libssl-dev libcmocka-dev \
-	flatbuffers-compiler libflatbuffers-dev g++ curl ca-certificates
+	flatbuffers-compiler libflatbuffers-dev g++ curl ca-certificates chromium
 
 ifeq ($(VARIANT),asan)
   CC       := clang

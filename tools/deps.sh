@@ -10,6 +10,12 @@ for pkg in "$@"; do
     *) missing="$missing $pkg" ;;
     esac
 done
+# Node.js and npm drive the browser test and the official TFLite interpreter check. A machine
+# may already have them from another source (NodeSource's nodejs bundles npm); install
+# Debian's only when the commands are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
