@@ -260,6 +260,15 @@ fi
 run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --crop middle
 expect_error classify_usage_bad_crop 2
 
+# An operator no backend runs: one error line naming it (a custom op by its custom code).
+run classify --graph tests/fuzz/corpus/tflite/custom_ops.tflite --image "$tmp/solid.jpg"
+expect_error classify_unsupported_op 1
+if grep -q 'operator 1 (CUSTOM Scale) is not supported' "$tmp/err"; then
+    ok classify_unsupported_op_named
+else
+    notok classify_unsupported_op_named "$(cat "$tmp/err")"
+fi
+
 # ---- Corrupt inputs -------------------------------------------------------------------------
 : >"$tmp/empty.jpg"
 printf 'hello, this is text\nnot a model\n' >"$tmp/text.tflite"
