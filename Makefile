@@ -114,11 +114,14 @@ deps:
 
 # The whole suite: release build + tests, ASan/UBSan build + tests, a short fuzz run and the
 # format check. tools/run-tests.sh prints one summary line "N passed, N failed, N skipped".
+# It ends with the wall time of the whole run, builds included.
 test: deps
-	@$(MAKE) --no-print-directory -j2 tests
-	@$(MAKE) --no-print-directory -j2 VARIANT=asan BUILD=$(BUILD)/asan tests
-	@$(MAKE) --no-print-directory -j2 VARIANT=fuzz BUILD=$(BUILD)/fuzzer fuzz-bins
-	@sh tools/run-tests.sh $(BUILD)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 tests && \
+	$(MAKE) --no-print-directory -j2 VARIANT=asan BUILD=$(BUILD)/asan tests && \
+	$(MAKE) --no-print-directory -j2 VARIANT=fuzz BUILD=$(BUILD)/fuzzer fuzz-bins && \
+	sh tools/run-tests.sh $(BUILD); \
+	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
 
 test-unit: tests
 	@sh tools/run-tests.sh $(BUILD) unit

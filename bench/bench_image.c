@@ -1,7 +1,8 @@
-/* bench_image.c - speed of the first pipeline step: decode + resize to 224x224 per photo, on
- * the flowers5 photos (../shared/data or $PETAL_DATA_DIR), split into decode and resize time;
- * then the same on large JPEGs (flowers enlarged to 1024 px and re-encoded in memory) with and
- * without libjpeg-turbo's DCT scaling.
+/* bench_image.c - speed of the first pipeline step: decode + resize to the shared MobileNets'
+ * inputs (224x224 for both V2 files and the V1 embedding extractor, 128x128 for V1 0.25) per
+ * photo, on the flowers5 photos (../shared/data or $PETAL_DATA_DIR), split into decode and
+ * resize time; then the same at 224x224 on large JPEGs (flowers enlarged to 1024 px and re-encoded
+ * in memory) with and without libjpeg-turbo's DCT scaling.
  *
  *   bench_image          first 300 photos (spread over the classes)
  *   bench_image all      every photo
@@ -19,7 +20,8 @@
 #include "util/fs.h"
 #include "util/timer.h"
 
-#define TARGET 224
+#define TARGET       224
+#define SMALL_TARGET 128
 
 typedef struct photo {
     char *path;
@@ -85,7 +87,8 @@ static char **list_photos(const char *root, size_t *count)
     return out;
 }
 
-static void run(const photo *photos, size_t n, const petal_decode_options *opts, timing *t)
+static void run(const photo *photos, size_t n, const petal_decode_options *opts, int target,
+                timing *t)
 {
     memset(t, 0, sizeof *t);
     double cpu0 = cpu_now_ms();
@@ -99,7 +102,7 @@ static void run(const photo *photos, size_t n, const petal_decode_options *opts,
             continue;
         }
         double t1 = petal_now_ms();
-        if (petal_image_resize(&img, TARGET, TARGET, &small, &err) == PETAL_OK) {
+        if (petal_image_resize(&img, target, target, &small, &err) == PETAL_OK) {
             petal_image_free(&small);
             t->ok++;
         } else {
@@ -184,18 +187,23 @@ int main(int argc, char **argv)
         bytes += photos[i].len;
     }
 
-    printf("bench_image: decode + bilinear resize to %dx%d, 1 thread, files read beforehand; "
-           "wall-clock ms (cpu = this thread's CPU time)\n",
-           TARGET, TARGET);
+    printf("bench_image: decode + bilinear resize to the model input, 1 thread, files read "
+           "beforehand; wall-clock ms (cpu = this thread's CPU time)\n");
     printf("%zu photos from %s (%.1f KB average)\n", n, root, bytes / 1024.0 / n);
     timing t;
     petal_decode_options scaled = {0, TARGET, TARGET};
-    run(photos, n < 20 ? n : 20, NULL, &t); /* warm-up */
-    run(photos, n, NULL, &t);
-    report("flowers5, full decode", &t);
-    run(photos, n, &scaled, &t);
-    report("flowers5, DCT scaling on", &t);
-    printf("  (flowers5 photos are at most 256 px, under twice 224: DCT scaling never applies)\n");
+    petal_decode_options scaled_small = {0, SMALL_TARGET, SMALL_TARGET};
+    run(photos, n < 20 ? n : 20, NULL, TARGET, &t); /* warm-up */
+    run(photos, n, NULL, TARGET, &t);
+    report("flowers5 -> 224, full decode", &t);
+    run(photos, n, &scaled, TARGET, &t);
+    report("flowers5 -> 224, DCT scaling", &t);
+    printf("  (224x224: mobilenet_v2_1.0_224_quant, tf2_mobilenet_v2_1.0_224_ptq, "
+           "mobilenet_v1_1.0_224_quant_embedding_extractor; flowers5 photos are at most 256 px, "
+           "under twice 224: DCT scaling never applies)\n");
+    run(photos, n, &scaled_small, SMALL_TARGET, &t);
+    report("flowers5 -> 128, DCT scaling", &t);
+    printf("  (128x128: mobilenet_v1_0.25_128_quant)\n");
 
     /* Large photos: up to 100 flowers enlarged to 1024x768 and re-encoded. */
     size_t n_big = n < 100 ? n : 100;
@@ -216,10 +224,10 @@ int main(int argc, char **argv)
     }
     printf("%zu large JPEGs (1024x768, quality 90, made in memory from the photos above)\n", n_big);
     timing full, dct;
-    run(big, n_big, NULL, &full);
-    report("1024x768, full decode", &full);
-    run(big, n_big, &scaled, &dct);
-    report("1024x768, DCT scaling (3/8)", &dct);
+    run(big, n_big, NULL, TARGET, &full);
+    report("1024x768 -> 224, full decode", &full);
+    run(big, n_big, &scaled, TARGET, &dct);
+    report("1024x768 -> 224, DCT (3/8)", &dct);
     double a = full.decode_ms + full.resize_ms, b = dct.decode_ms + dct.resize_ms;
     if (b > 0)
         printf("  DCT scaling speed-up on large photos: %.2fx\n", a / b);

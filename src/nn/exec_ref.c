@@ -794,9 +794,11 @@ static petal_status plan_op(ref_state *s, int index, petal_error *err)
     const petal_model *m = s->plan.model;
     const petal_op *op = &m->ops[index];
     if (!op_supported(op->code))
-        return petal_error_set(err, PETAL_ERR_UNSUPPORTED,
-                               "%s: operator %d (%s) is not supported by the reference executor",
-                               m->path, index, petal_op_name(op->code));
+        return petal_error_set(
+            err, PETAL_ERR_UNSUPPORTED,
+            "%s: operator %d (%s%s%s) is not supported by the reference executor", m->path, index,
+            petal_op_name(op->code), op->code < 0 && op->custom_code ? " " : "",
+            op->code < 0 && op->custom_code ? op->custom_code : "");
     if (op->n_outputs != 1 || op->n_inputs < min_inputs(op->code))
         return op_error(s, index, PETAL_ERR_FORMAT, "wrong number of inputs or outputs", err);
     for (int k = 0; k < min_inputs(op->code); k++)

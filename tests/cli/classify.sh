@@ -73,6 +73,49 @@ else
     ok classify_example
 fi
 
+# ---- Acceptance: the default backend on the six shared photos and both MobileNetV2 files ----
+# Expected top-1 label and the official interpreter's score from ../shared/models/README.md;
+# the default (auto) path must give that label with a score within 0.08.
+accept() {
+    model=$1
+    shift
+    if [ ! -f "$models/$model" ]; then
+        notok "classify_default_$model" "model not found"
+        return
+    fi
+    run classify --graph "$models/$model" --labels "$LABELS" --top_k 1 \
+        --image "$models/grace_hopper.bmp" --image "$models/cat.bmp" --image "$models/parrot.jpg" \
+        --image "$models/bird.bmp" --image "$models/sunflower.bmp" --image "$models/owl.jpg"
+    # Lines "photo:" then "label (score = x)": one "photo|label|score" row per photo.
+    rows=$(sed -n -e '/:$/{s/:$//;s/.*\///;h;d}' -e 's/^\(.*\) (score = \([0-9.]*\))$/\1|\2/' \
+        -e 'G;s/\(.*\)\n\(.*\)/\2|\1/p' "$tmp/out")
+    bad=""
+    for want in "$@"; do
+        photo=${want%%|*}
+        rest=${want#*|}
+        label=${rest%|*}
+        score=${rest##*|}
+        got=$(echo "$rows" | grep "^$photo|")
+        glabel=$(echo "$got" | cut -d'|' -f2)
+        gscore=$(echo "$got" | cut -d'|' -f3)
+        if [ "$glabel" != "$label" ] ||
+            ! awk -v a="$gscore" -v b="$score" 'BEGIN { d = a - b; exit !(d <= 0.08 && d >= -0.08) }'; then
+            bad="$bad $photo: got '$glabel' $gscore, want '$label' $score;"
+        fi
+    done
+    if [ "$rc" -eq 0 ] && [ -z "$bad" ]; then
+        ok "classify_default_$model"
+    else
+        notok "classify_default_$model" "rc $rc$bad"
+    fi
+}
+accept mobilenet_v2_1.0_224_quant.tflite "grace_hopper.bmp|military uniform|0.925" \
+    "cat.bmp|Egyptian cat|0.792" "parrot.jpg|macaw|1.000" "bird.bmp|chickadee|0.992" \
+    "sunflower.bmp|daisy|0.992" "owl.jpg|ruffed grouse, partridge, Bonasa umbellus|0.667"
+accept tf2_mobilenet_v2_1.0_224_ptq.tflite "grace_hopper.bmp|military uniform|0.784" \
+    "cat.bmp|Egyptian cat|0.616" "parrot.jpg|macaw|0.925" "bird.bmp|chickadee|0.800" \
+    "sunflower.bmp|daisy|0.949" "owl.jpg|ruffed grouse, partridge, Bonasa umbellus|0.267"
+
 # --model is an alias of --graph; --top_k limits the lines; --threads and --backend parse.
 run classify --model "$TINY" --labels "$LABELS" --image "$models/parrot.jpg" --top_k 2 \
     --threads 1 --backend reference
@@ -157,6 +200,73 @@ if [ "$rc" -eq 1 ] && [ ! -s "$tmp/out" ] && grep -q '^petal: error: no photos' 
     ok classify_empty_folder
 else
     notok classify_empty_folder "rc $rc, stderr: $(tr '\n' '|' <"$tmp/err")"
+fi
+
+# ---- Float models: (pixel - input_mean) / input_std, and --crop center ---------------------
+# The float classifier seed (1x6x6x3 float input) read at its input tensor shows exactly what
+# the model is fed. A solid 2x2 BMP (R 200, G 100, B 50) named .jpg: loaded by content.
+FLOAT=tests/fuzz/corpus/tflite/float_classifier.tflite
+bmp_header() { # width height data-bytes file-bytes (octal escapes)
+    printf "BM$4\000\000\000\000\000\000\066\000\000\000\050\000\000\000$1\000\000\000$2\000\000\000"
+    printf "\001\000\030\000\000\000\000\000$3\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+}
+{
+    bmp_header '\002' '\002' '\020' '\106\000'
+    printf '\062\144\310\062\144\310\000\000\062\144\310\062\144\310\000\000'
+} >"$tmp/solid.jpg"
+# Distinct input values and how often each occurs (108 = 6 x 6 x 3).
+values() { sed -n 's/^[0-9]* (score = \(.*\))$/\1/p' "$tmp/out" | sort | uniq -c | awk '{print $2 "x" $1}' | sort | tr '\n' ' '; }
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg" --output_layer input --top_k 108 \
+    --input_mean 50 --input_std 100
+got=$(values)
+if [ "$rc" -eq 0 ] && [ "$got" = "0.00000x36 0.50000x36 1.50000x36 " ]; then
+    ok classify_float_mean_std
+else
+    notok classify_float_mean_std "rc $rc, values: $got $(cat "$tmp/err")"
+fi
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg" --output_layer input --top_k 108
+got=$(values)
+if [ "$rc" -eq 0 ] && [ "$got" = "-0.21569x36 -0.60784x36 0.56863x36 " ]; then
+    ok classify_float_default_mean_std
+else
+    notok classify_float_default_mean_std "rc $rc, values: $got $(cat "$tmp/err")"
+fi
+run classify --graph "$FLOAT" --image "$tmp/solid.jpg"
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 3 ]; then
+    ok classify_float_model
+else
+    notok classify_float_model "rc $rc: $(cat "$tmp/err")"
+fi
+# A 6x2 BMP of red, green and blue bands two pixels wide: the centre crop of the square input
+# keeps the green band only; the whole photo has all three.
+{
+    bmp_header '\006' '\002' '\050' '\136\000'
+    band='\000\000\377\000\000\377\000\377\000\000\377\000\377\000\000\377\000\000\000\000'
+    printf "$band$band"
+} >"$tmp/bands.bmp"
+# Channels (index mod 3) of the input values that are 1.0 with mean 0 and std 255.
+channels() { awk '$NF == "1.00000)" { print $1 % 3 }' "$tmp/out" | sort -u | tr '\n' ' '; }
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --output_layer input --top_k 108 \
+    --input_mean 0 --input_std 255 --crop center
+crop=$(channels)
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --output_layer input --top_k 108 \
+    --input_mean 0 --input_std 255
+whole=$(channels)
+if [ "$crop" = "1 " ] && [ "$whole" = "0 1 2 " ]; then
+    ok classify_crop_center
+else
+    notok classify_crop_center "channels at 1.0: crop '$crop', whole '$whole'"
+fi
+run classify --graph "$FLOAT" --image "$tmp/bands.bmp" --crop middle
+expect_error classify_usage_bad_crop 2
+
+# An operator no backend runs: one error line naming it (a custom op by its custom code).
+run classify --graph tests/fuzz/corpus/tflite/custom_ops.tflite --image "$tmp/solid.jpg"
+expect_error classify_unsupported_op 1
+if grep -q 'operator 1 (CUSTOM Scale) is not supported' "$tmp/err"; then
+    ok classify_unsupported_op_named
+else
+    notok classify_unsupported_op_named "$(cat "$tmp/err")"
 fi
 
 # ---- Corrupt inputs -------------------------------------------------------------------------

@@ -479,6 +479,109 @@ static void test_declines(void **state)
     petal_model_free(m);
 }
 
+/* A head of the layer types the small net lacks: conv 1x1, MEAN keeping dims (1x1x1xC),
+ * SQUEEZE, then QUANTIZE (float model) or DEQUANTIZE (uint8 model) to a float output, and on
+ * the float model a DEQUANTIZE back. Returns the model. */
+static petal_model *build_tail_net(int quantized)
+{
+    builder b = {petal_model_new(), quantized};
+    int ishape[4] = {1, 5, 5, 3};
+    int x = act_tensor(&b, "input", 4, ishape);
+    int c1 = add_conv(&b, x, 16, 1, 1, PETAL_PAD_SAME, 0, PETAL_ACT_RELU6);
+    int axes_shape[1] = {2};
+    int32_t axes[2] = {1, 2};
+    int axes_t = petal_model_add_tensor(b.m, "axes", PETAL_INT32, 1, axes_shape, axes, 8, NULL);
+    int mshape[4] = {1, 1, 1, 16};
+    int mean = act_tensor(&b, "mean", 4, mshape);
+    petal_op_options mo = {0};
+    mo.keep_dims = 1;
+    int min[2] = {c1, axes_t};
+    petal_model_add_op(b.m, PETAL_OP_MEAN, 1, min, 2, &mean, 1, &mo);
+    int sshape[2] = {1, 16};
+    int sq = act_tensor(&b, "squeeze", 2, sshape);
+    petal_op_options so = {0};
+    so.n_squeeze_dims = 2;
+    so.squeeze_dims[0] = 1;
+    so.squeeze_dims[1] = 2;
+    petal_model_add_op(b.m, PETAL_OP_SQUEEZE, 1, &mean, 1, &sq, 1, &so);
+    int last = sq;
+    if (!quantized) {
+        float scale = ACT_SCALE;
+        int64_t zero = ACT_ZERO;
+        petal_quant q = {1, &scale, &zero, 0};
+        last = petal_model_add_tensor(b.m, "quantized", PETAL_UINT8, 2, sshape, NULL, 0, &q);
+        petal_model_add_op(b.m, PETAL_OP_QUANTIZE, 1, &sq, 1, &last, 1, NULL);
+    }
+    int y = petal_model_add_tensor(b.m, "features", PETAL_FLOAT32, 2, sshape, NULL, 0, NULL);
+    petal_model_add_op(b.m, PETAL_OP_DEQUANTIZE, 1, &last, 1, &y, 1, NULL);
+    petal_error err = {0};
+    assert_int_equal(petal_model_set_io(b.m, &x, 1, &y, 1, &err), PETAL_OK);
+    return b.m;
+}
+
+/* Output of `backend` on m from a float input, malloc'd (n values). */
+static float *run_float(const petal_model *m, petal_backend backend, const float *in, size_t nin,
+                        size_t *n)
+{
+    petal_exec_options o = petal_exec_defaults();
+    o.backend = backend;
+    petal_exec *e = NULL;
+    petal_error err = {0};
+    if (petal_exec_create(m, &o, &e, &err) != PETAL_OK)
+        fail_msg("create %s: %s", petal_backend_name(backend), err.msg);
+    assert_int_equal(petal_exec_backend(e), backend);
+    assert_int_equal(petal_exec_set_input_float(e, in, nin, &err), PETAL_OK);
+    assert_int_equal(petal_exec_run(e, &err), PETAL_OK);
+    const float *got = petal_exec_output(e, n);
+    float *copy = malloc(*n * sizeof(float));
+    memcpy(copy, got, *n * sizeof(float));
+    petal_exec_free(e);
+    return copy;
+}
+
+/* MEAN keeping dims, SQUEEZE, QUANTIZE and DEQUANTIZE on both oneDNN backends against the
+ * reference executor: the float model's output is on the 0.05 grid, so fp32 matches within
+ * one grid step (a rounding tie) and is mostly exact. On the uint8 model the reference rounds
+ * the conv and the mean to their grids and fp32 does not: within 2 grid steps, and int8
+ * (requantized weights) within 3. */
+static void test_squeeze_quantize_dequantize(void **state)
+{
+    (void)state;
+    for (int quantized = 0; quantized < 2; quantized++) {
+        petal_model *m = build_tail_net(quantized);
+        float in[5 * 5 * 3];
+        random_input(in, 5 * 5 * 3, quantized);
+        size_t n_ref, n;
+        float *ref = run_float(m, PETAL_BACKEND_REFERENCE, in, 75, &n_ref);
+        assert_int_equal(n_ref, 16);
+        float *f32 = run_float(m, PETAL_BACKEND_DNNL_F32, in, 75, &n);
+        assert_int_equal(n, 16);
+        float d = max_abs_diff(f32, ref, n);
+        int exact = 0;
+        for (size_t k = 0; k < n; k++)
+            exact += f32[k] == ref[k];
+        print_message("%s tail: fp32 diff %g (%d of 16 equal)\n", quantized ? "uint8" : "float", d,
+                      exact);
+        if (quantized) {
+            assert_true(d <= 2 * ACT_SCALE);
+            float *i8 = run_float(m, PETAL_BACKEND_DNNL_INT8, in, 75, &n);
+            assert_int_equal(n, 16);
+            float di = max_abs_diff(i8, ref, n);
+            print_message("uint8 tail: int8 diff %g\n", di);
+            assert_true(di <= 3 * ACT_SCALE);
+            free(i8);
+        } else {
+            assert_true(d <= ACT_SCALE * 1.001f);
+            assert_true(exact >= 14);
+            for (size_t k = 0; k < n; k++) /* values on the quantized grid */
+                assert_true(fabsf(f32[k] / ACT_SCALE - lrintf(f32[k] / ACT_SCALE)) < 1e-3f);
+        }
+        free(ref);
+        free(f32);
+        petal_model_free(m);
+    }
+}
+
 /* ---- The shared MobileNets ------------------------------------------------------------- */
 
 /* Output of `backend` on the model for tensor `output` (-1: the model's) from a fixed random
@@ -736,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_f32_quant_model),
         cmocka_unit_test(test_int8_quant_model),
         cmocka_unit_test(test_declines),
+        cmocka_unit_test(test_squeeze_quantize_dequantize),
         cmocka_unit_test(test_shared_models_vs_reference),
         cmocka_unit_test(test_shared_photos_top1),
         cmocka_unit_test(test_corrupted_models),
