@@ -424,6 +424,31 @@ static int append_activation(dnnl_post_ops_t po, petal_activation act, float uni
     return -1;
 }
 
+/* Creates the primitive for desc with act fused as an fp32 eltwise post-op (none for
+ * PETAL_ACT_NONE). */
+static dnnl_status_t make_activated_primitive(dnnl_state *s, const void *desc, petal_activation act,
+                                              dnnl_primitive_desc_t *pd)
+{
+    if (act == PETAL_ACT_NONE)
+        return make_primitive(s, desc, NULL, pd);
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success)
+        st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success && append_activation(po, act, 1.0f) != 0)
+        st = dnnl_unimplemented;
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (st == dnnl_success)
+        st = make_primitive(s, desc, attr, pd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 /* Releases the slots of tensors whose last reader is the op at position pos. */
 static void release_dead(dnnl_state *s, const petal_op *op, int pos)
 {
@@ -848,24 +873,9 @@ static petal_status plan_pool(dnnl_state *s, int oi, petal_error *err)
     dnnl_status_t st = dnnl_pooling_forward_desc_init(&pdesc, dnnl_forward_inference,
                                                       dnnl_pooling_avg_exclude_padding, &src_md,
                                                       &dst_md, strides, kernel, pl, pr);
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    if (st == dnnl_success && act != PETAL_ACT_NONE) {
-        st = dnnl_primitive_attr_create(&attr);
-        if (st == dnnl_success)
-            st = dnnl_post_ops_create(&po);
-        if (st == dnnl_success && append_activation(po, act, 1.0f) != 0)
-            st = dnnl_unimplemented;
-        if (st == dnnl_success)
-            st = dnnl_primitive_attr_set_post_ops(attr, po);
-    }
     dnnl_primitive_desc_t pd = NULL;
     if (st == dnnl_success)
-        st = make_primitive(s, &pdesc, attr, &pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+        st = make_activated_primitive(s, &pdesc, act, &pd);
     if (st != dnnl_success)
         return dnnl_fail(s, err, "pooling", oi, st);
 
@@ -920,24 +930,9 @@ static petal_status plan_add(dnnl_state *s, int oi, petal_error *err)
         return r;
     dnnl_binary_desc_t bd;
     dnnl_status_t st = dnnl_binary_desc_init(&bd, dnnl_binary_add, &md, &md, &md);
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    if (st == dnnl_success && op->opt.activation != PETAL_ACT_NONE) {
-        st = dnnl_primitive_attr_create(&attr);
-        if (st == dnnl_success)
-            st = dnnl_post_ops_create(&po);
-        if (st == dnnl_success && append_activation(po, op->opt.activation, 1.0f) != 0)
-            st = dnnl_unimplemented;
-        if (st == dnnl_success)
-            st = dnnl_primitive_attr_set_post_ops(attr, po);
-    }
     dnnl_primitive_desc_t pd = NULL;
     if (st == dnnl_success)
-        st = make_primitive(s, &bd, attr, &pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+        st = make_activated_primitive(s, &bd, op->opt.activation, &pd);
     if (st != dnnl_success)
         return dnnl_fail(s, err, "binary add", oi, st);
     if (define_output(s, yt, &md, 0, 1.0f, 0) != 0) {
@@ -991,24 +986,9 @@ static petal_status plan_fc(dnnl_state *s, int oi, petal_error *err)
     dnnl_inner_product_desc_t ipd;
     dnnl_status_t st = dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_md,
                                                             &w_md, &b_md, &dst_md);
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    if (st == dnnl_success && op->opt.activation != PETAL_ACT_NONE) {
-        st = dnnl_primitive_attr_create(&attr);
-        if (st == dnnl_success)
-            st = dnnl_post_ops_create(&po);
-        if (st == dnnl_success && append_activation(po, op->opt.activation, 1.0f) != 0)
-            st = dnnl_unimplemented;
-        if (st == dnnl_success)
-            st = dnnl_primitive_attr_set_post_ops(attr, po);
-    }
     dnnl_primitive_desc_t pd = NULL;
     if (st == dnnl_success)
-        st = make_primitive(s, &ipd, attr, &pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+        st = make_activated_primitive(s, &ipd, op->opt.activation, &pd);
     petal_status r = PETAL_OK;
     step_arg args[4] = {{0}};
     if (st != dnnl_success) {
