@@ -14,8 +14,6 @@
 
 #include <time.h>
 
-#include <jpeglib.h>
-
 #include "image/image.h"
 #include "util/fs.h"
 #include "util/timer.h"
@@ -127,34 +125,6 @@ static void report(const char *what, const timing *t)
            total > 0 ? 100.0 * t->resize_ms / total : 0.0, t->failed ? "  (some failed)" : "");
 }
 
-/* Encodes an RGB image as an in-memory JPEG (quality 90, 4:2:0) for the large-photo case. */
-static int encode_jpeg(const petal_image *img, uint8_t **out, size_t *len)
-{
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = (JDIMENSION)img->width;
-    c.image_height = (JDIMENSION)img->height;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = img->pixels + (size_t)c.next_scanline * img->width * 3;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *out = mem;
-    *len = size;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     size_t limit = 300;
@@ -218,7 +188,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_image: %s\n", err.msg);
             return 1;
         }
-        encode_jpeg(&up, &big[i].data, &big[i].len);
+        petal_image_encode_jpeg(&up, 90, &big[i].data, &big[i].len, "bench", NULL);
         petal_image_free(&img);
         petal_image_free(&up);
     }

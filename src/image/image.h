@@ -61,6 +61,11 @@ petal_status petal_image_decode(const uint8_t *data, size_t len, const char *nam
 petal_status petal_image_load(const char *path, const petal_decode_options *opts, petal_image *out,
                               petal_error *err);
 
+/* Encodes img as a baseline JPEG (4:2:0) of the given quality (1..100) into a new malloc'd
+ * buffer *out of *len bytes, which the caller frees. name is used in error messages. */
+petal_status petal_image_encode_jpeg(const petal_image *img, int quality, uint8_t **out,
+                                     size_t *len, const char *name, petal_error *err);
+
 /* Frees the pixels and zeroes the struct; safe on a zeroed struct. */
 void petal_image_free(petal_image *img);
 

@@ -3,14 +3,11 @@
 #include "serve/report.h"
 
 #include <math.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jpeglib.h>
 
 #include "image/image.h"
 #include "util/fs.h"
@@ -104,54 +101,6 @@ static void buf_escape(buf *b, const char *text)
 
 /* ---- Thumbnails ---------------------------------------------------------------------------- */
 
-typedef struct jpeg_fail {
-    struct jpeg_error_mgr mgr;
-    jmp_buf jump;
-    char msg[JMSG_LENGTH_MAX];
-} jpeg_fail;
-
-static void jpeg_fail_exit(j_common_ptr cinfo)
-{
-    jpeg_fail *f = (jpeg_fail *)cinfo->err;
-    f->mgr.format_message(cinfo, f->msg);
-    longjmp(f->jump, 1);
-}
-
-/* Compresses an RGB image to JPEG in memory; the caller frees *out with free(). */
-static petal_status encode_jpeg(const petal_image *img, int quality, unsigned char **out,
-                                unsigned long *out_len, const char *name, petal_error *err)
-{
-    struct jpeg_compress_struct c;
-    jpeg_fail fail;
-    *out = NULL;
-    *out_len = 0;
-    c.err = jpeg_std_error(&fail.mgr);
-    fail.mgr.error_exit = jpeg_fail_exit;
-    if (setjmp(fail.jump)) {
-        jpeg_destroy_compress(&c);
-        free(*out);
-        *out = NULL;
-        return petal_error_set(err, PETAL_ERR_INTERNAL, "%s: JPEG encoding failed: %s", name,
-                               fail.msg);
-    }
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, out, out_len);
-    c.image_width = (JDIMENSION)img->width;
-    c.image_height = (JDIMENSION)img->height;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = img->pixels + (size_t)c.next_scanline * (size_t)img->width * 3;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return PETAL_OK;
-}
-
 static void buf_base64(buf *b, const unsigned char *data, size_t n)
 {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -201,9 +150,9 @@ petal_status petal_report_thumbnail(const char *path, int max_px, char **data_ur
     if (st != PETAL_OK)
         return st;
 
-    unsigned char *jpeg = NULL;
-    unsigned long jpeg_len = 0;
-    st = encode_jpeg(&small, THUMB_QUALITY, &jpeg, &jpeg_len, path, err);
+    uint8_t *jpeg = NULL;
+    size_t jpeg_len = 0;
+    st = petal_image_encode_jpeg(&small, THUMB_QUALITY, &jpeg, &jpeg_len, path, err);
     petal_image_free(&small);
     if (st != PETAL_OK)
         return st;

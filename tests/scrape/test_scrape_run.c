@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jpeglib.h>
 #include <microhttpd.h>
 #include <png.h>
 
@@ -32,7 +31,7 @@
 /* ---- fixture images -------------------------------------------------------------------- */
 
 typedef struct blob {
-    unsigned char *data;
+    uint8_t *data;
     size_t len;
 } blob;
 
@@ -66,30 +65,13 @@ static void pattern(int seed, int w, int h, int shift, unsigned char *px)
 
 static blob make_jpeg(int seed, int w, int h, int quality, int shift)
 {
-    unsigned char *px = malloc((size_t)w * h * 3);
-    pattern(seed, w, h, shift, px);
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    unsigned char *out = NULL;
-    unsigned long len = 0;
-    jpeg_mem_dest(&c, &out, &len);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = px + (size_t)c.next_scanline * w * 3;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(px);
-    blob b = {out, len};
+    petal_image img = {w, h, malloc((size_t)w * h * 3)};
+    pattern(seed, w, h, shift, img.pixels);
+    blob b = {NULL, 0};
+    petal_error err;
+    if (petal_image_encode_jpeg(&img, quality, &b.data, &b.len, "fixture", &err) != PETAL_OK)
+        fail_msg("%s", err.msg);
+    petal_image_free(&img);
     return b;
 }
 
