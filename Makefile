@@ -136,8 +136,11 @@ bench: deps
 	@$(MAKE) --no-print-directory -j2 all bench-bins
 	@sh tools/run-bench.sh $(BUILD)
 
+# The demo needs the MobileNetV2 backbone: found in ./models, $PETAL_MODEL_DIR or
+# ../shared/models, or downloaded (with its SHA-256 checked) on a machine with internet.
 demo: deps
 	@$(MAKE) --no-print-directory -j2 all
+	@sh tools/fetch-models.sh models
 	@sh tools/demo.sh $(BUILD)
 
 models:
