@@ -4,31 +4,8 @@
 # labels file, and a run killed with SIGKILL then rerun, which must leave a consistent folder.
 set -u
 PETAL=${PETAL:-build/petal}
-SERVER=$(dirname "$PETAL")/tests/scrape/test_scrape_run
-if [ ! -x "$SERVER" ]; then
-    echo "not ok scrape_server: $SERVER is not built (make tests)"
-    exit 1
-fi
-mkdir -p "${BUILD:-build}/test-tmp"
-TMP=$(mktemp -d "${BUILD:-build}/test-tmp/scrape-cli-XXXXXX")
-"$SERVER" --serve >"$TMP/port" 2>"$TMP/server.log" &
-SPID=$!
-cleanup() {
-    kill "$SPID" 2>/dev/null
-    wait "$SPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-PORT=$(cat "$TMP/port")
-if [ -z "$PORT" ]; then
-    echo "not ok scrape_server: fixture server did not start"
-    exit 1
-fi
+NAME=scrape-cli
+. tests/scrape/fixture_server.shlib
 API="http://127.0.0.1:$PORT/w/api.php"
 FAST="--timeout 2 --retries 1 --delay_ms 0"
 kills=""

@@ -9,8 +9,6 @@ BUILD=${BUILD:-build}
 SHARED=${PETAL_SHARED:-../shared}
 MODEL=$SHARED/models/mobilenet_v1_0.25_128_quant.tflite
 TENSOR=MobilenetV1/Logits/AvgPool_1a/AvgPool
-SERVER=$(dirname "$PETAL")/tests/scrape/test_scrape_run
-
 if [ ! -f "$MODEL" ]; then
     if [ "${CI:-}" = "true" ]; then
         echo "not ok scrape_train: missing $MODEL (CI=true: missing shared assets are failures)"
@@ -19,30 +17,8 @@ if [ ! -f "$MODEL" ]; then
     fi
     exit 0
 fi
-if [ ! -x "$SERVER" ]; then
-    echo "not ok scrape_train: $SERVER is not built (make tests)"
-    exit 1
-fi
-mkdir -p "$BUILD/test-tmp"
-TMP=$(mktemp -d "$BUILD/test-tmp/scrape-train-XXXXXX")
-"$SERVER" --serve >"$TMP/port" 2>"$TMP/server.log" &
-SPID=$!
-cleanup() {
-    kill "$SPID" 2>/dev/null
-    wait "$SPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-PORT=$(cat "$TMP/port")
-if [ -z "$PORT" ]; then
-    echo "not ok scrape_train: fixture server did not start"
-    exit 1
-fi
+NAME=scrape-train
+. tests/scrape/fixture_server.shlib
 
 if ! $PETAL scrape --labels alpha,beta --image_dir "$TMP/photos" --per_class 20 \
     --base_url "http://127.0.0.1:$PORT/w/api.php" --timeout 5 --delay_ms 0 \
